@@ -1,0 +1,123 @@
+"""Building blocks shared by every family: the spec's conv, BN and head, and the
+Shake-Shake layer.
+
+The spec's numerics live here once: convolutions without bias and He-normal
+(fan_out) kernels, symmetric padding for strided convolutions, BN with PyTorch's
+momentum 0.9 and epsilon 1e-5, a dense head initialised like ``torch.nn.Linear``.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+from keras import layers
+
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
+
+
+def conv_initializer():
+    """He-normal with fan_out, untruncated: PyTorch's ``kaiming_normal_(mode='fan_out')``."""
+    return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+
+def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=None):
+    """A 2-D convolution with PyTorch's explicit, symmetric zero padding.
+
+    Args:
+        padding: pixels on every side; None means ``kernel_size // 2`` (size-preserving
+            at stride 1). Stride-1 "same" convolutions use Keras' ``same`` (identical
+            there); any other padding is an explicit ``ZeroPadding2D`` so that strided
+            convolutions sample the grid the way the references do.
+    """
+    if padding is None:
+        padding = kernel_size // 2
+    if strides == 1 and 2 * padding == kernel_size - 1:
+        keras_padding = "same"
+    else:
+        if padding:
+            x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
+        keras_padding = "valid"
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
+                         use_bias=use_bias, kernel_initializer=conv_initializer(),
+                         name=name)(x)
+
+
+def batch_norm(x, name):
+    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+
+
+def bn_relu(x, name):
+    """Pre-activation: BN then ReLU, named ``{name}_bn`` and ``{name}_relu``."""
+    x = batch_norm(x, f"{name}_bn")
+    return layers.ReLU(name=f"{name}_relu")(x)
+
+
+def dense_initializer():
+    """Uniform(+-1/sqrt(fan_in)), as ``torch.nn.Linear``'s default weight init."""
+    return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
+
+
+def dense(x, units, name):
+    return layers.Dense(units, kernel_initializer=dense_initializer(),
+                        bias_initializer="zeros", name=name)(x)
+
+
+def classifier_head(x, num_classes, pre_activation=False):
+    """Global average pool and a dense layer to logits; optionally BN-ReLU first
+    (pre-activation networks end with one)."""
+    if pre_activation:
+        x = bn_relu(x, "head")
+    x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return dense(x, num_classes, name="logits")
+
+
+def check_positive_ints(name, values, length=None):
+    """Validates a width list; errors quote what was received."""
+    values = tuple(values)
+    if length is not None and len(values) != length:
+        raise ValueError(f"{name} needs {length} values; received {values}.")
+    if not values or any(int(v) != v or v < 1 for v in values):
+        raise ValueError(f"{name} must be positive integers; received {values}.")
+    return tuple(int(v) for v in values)
+
+
+@tf.custom_gradient
+def _shake(x1, x2, alpha, beta):
+    """Forward mixes with ``alpha``; backward splits the gradient with ``beta``."""
+
+    def grad(upstream):
+        return (upstream * beta, upstream * (1.0 - beta),
+                tf.zeros_like(alpha), tf.zeros_like(beta))
+
+    return alpha * x1 + (1.0 - alpha) * x2, grad
+
+
+@keras.saving.register_keras_serializable(package="fmnist_keras")
+class ShakeShake(layers.Layer):
+    """Shake-Shake mixing of two branches (Gastaldi 2017), "Shake-Shake-Image".
+
+    In training: ``y = a * x1 + (1 - a) * x2`` with ``a ~ U[0, 1)`` drawn per image,
+    while the backward pass uses an independent per-image ``b``:
+    ``dy/dx1 = b``, ``dy/dx2 = 1 - b``. At inference: ``y = (x1 + x2) / 2``.
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs, training=None):
+        x1, x2 = inputs
+        if not training:
+            return 0.5 * (x1 + x2)
+        shape = (tf.shape(x1)[0], 1, 1, 1)
+        alpha = tf.cast(keras.random.uniform(shape, seed=self.seed_generator), x1.dtype)
+        beta = tf.cast(keras.random.uniform(shape, seed=self.seed_generator), x1.dtype)
+        return _shake(x1, x2, alpha, beta)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
