@@ -1,0 +1,163 @@
+"""Command-line entry points; `scripts/*.py` and the console scripts call these.
+
+Each ``*_main`` parses arguments, calls the package, and turns the package's expected
+errors (bad input, missing data, a taken run directory, a diverged run) into one
+line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from fmnist_keras import data
+
+EXPECTED_ERRORS = (ValueError, FileNotFoundError, RuntimeError)
+
+
+@contextlib.contextmanager
+def one_line_errors():
+    """Expected failures print ``error: <message>`` and exit 2, without a traceback."""
+    try:
+        yield
+    except EXPECTED_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _int_list(text):
+    return [int(item) for item in text.split(",") if item.strip()]
+
+
+def _key_value(text):
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, received {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def add_data_arguments(parser):
+    parser.add_argument("--data-dir", help=f"folder with the IDX files (else ${data.DATA_ENV_VAR}, "
+                        "the Keras cache, Debian's folder, then a download)")
+
+
+# ------------------------------------------------------------------------- train
+
+
+def train_parser():
+    from fmnist_keras.models import list_models
+    from fmnist_keras.recipes import recipe_names
+
+    parser = argparse.ArgumentParser(
+        description="Train a model with its reference recipe; every value can be overridden.")
+    parser.add_argument("--arch", choices=list_models() + list_models(families=True),
+                        metavar="ARCH", help="architecture: " + ", ".join(list_models()))
+    parser.add_argument("--recipe", choices=recipe_names(), metavar="RECIPE",
+                        help="recipe (default: the one named like --arch): "
+                        + ", ".join(recipe_names()))
+    parser.add_argument("--model-arg", action="append", type=_key_value, default=[],
+                        metavar="KEY=VALUE", help="model builder argument, e.g. widths=[16,32,64]")
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS))
+    parser.add_argument("--split", choices=data.SPLITS)
+    parser.add_argument("--validation-size", type=int)
+    parser.add_argument("--max-train-samples", type=int, help="train on this many images only")
+    parser.add_argument("--epochs", type=int)
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--optimizer", choices=["sgd", "adam"])
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--momentum", type=float)
+    parser.add_argument("--nesterov", action=argparse.BooleanOptionalAction)
+    parser.add_argument("--schedule", choices=["constant", "step", "multistep", "cosine"])
+    parser.add_argument("--milestones", type=_int_list, help="epochs, e.g. 60,120,160")
+    parser.add_argument("--step-size", type=int, help="epochs between decays (schedule step)")
+    parser.add_argument("--gamma", type=float)
+    parser.add_argument("--min-lr", type=float, help="cosine floor")
+    parser.add_argument("--warmup-epochs", type=float)
+    parser.add_argument("--weight-decay", type=float)
+    parser.add_argument("--weight-decay-mode", choices=["coupled", "decoupled"])
+    parser.add_argument("--augment", help="comma list of rotate,crop,flip,cutout,erase, or none")
+    parser.add_argument("--crop-padding", type=int)
+    parser.add_argument("--cutout-size", type=int)
+    parser.add_argument("--cutout-inside", action=argparse.BooleanOptionalAction)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction,
+                        help="bfloat16 compute (AMX on this CPU)")
+    parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, help="XLA")
+    parser.add_argument("--log-test-accuracy", action=argparse.BooleanOptionalAction,
+                        help="also log test accuracy per epoch (comparison only, never selection)")
+    add_data_arguments(parser)
+    parser.add_argument("--run-dir", type=Path,
+                        help="default: runs/<arch>_<recipe>_seed<seed>_<config hash>")
+    parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing run directory instead of refusing")
+    parser.add_argument("--distribute", choices=["none", "mirrored"], default="none")
+    parser.add_argument("--cpu-devices", type=int,
+                        help="split the CPU into N logical devices (to try --distribute mirrored)")
+    return parser
+
+
+CONFIG_FLAGS = ("dataset", "split", "validation_size", "max_train_samples", "epochs",
+                "batch_size", "optimizer", "lr", "momentum", "nesterov", "schedule",
+                "milestones", "step_size", "gamma", "min_lr", "warmup_epochs", "weight_decay",
+                "weight_decay_mode", "augment", "crop_padding", "cutout_size",
+                "cutout_inside", "seed", "mixed_precision", "jit_compile", "log_test_accuracy")
+
+
+def check_contradictions(parser, args, config):
+    """Flags that cannot all hold: argparse errors, before any work is done."""
+    if args.milestones is not None and config.schedule != "multistep":
+        parser.error(f"--milestones needs --schedule multistep (the schedule is {config.schedule})")
+    if args.step_size is not None and config.schedule != "step":
+        parser.error(f"--step-size needs --schedule step (the schedule is {config.schedule})")
+    if args.min_lr is not None and config.schedule != "cosine":
+        parser.error(f"--min-lr needs --schedule cosine (the schedule is {config.schedule})")
+    if args.nesterov and config.optimizer != "sgd":
+        parser.error("--nesterov needs --optimizer sgd")
+    if (args.cutout_size is not None or args.cutout_inside is not None) \
+            and "cutout" not in config.augment:
+        parser.error("--cutout-size/--cutout-inside need cutout in --augment")
+    if args.cpu_devices is not None and args.distribute != "mirrored":
+        parser.error("--cpu-devices needs --distribute mirrored")
+
+
+def default_run_dir(config) -> Path:
+    """Same command, same directory (so running it again resumes); other flags, other
+    directory (so a new config never lands in an old run)."""
+    digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return Path("runs") / f"{config.arch}_{config.recipe or 'custom'}_seed{config.seed}_{digest}"
+
+
+def train_main(argv=None):
+    from fmnist_keras.augment import parse_augmentations
+    from fmnist_keras.recipes import resolve_config
+
+    parser = train_parser()
+    args = parser.parse_args(argv)
+    if args.arch is None and args.recipe is None:
+        parser.error("give --arch or --recipe")
+    overrides = {flag: getattr(args, flag) for flag in CONFIG_FLAGS}
+    if args.augment is not None:
+        try:
+            overrides["augment"] = list(parse_augmentations(args.augment))
+        except ValueError as error:
+            parser.error(str(error))
+    if args.model_arg:
+        overrides["model_kwargs"] = dict(args.model_arg)
+    config = resolve_config(args.arch, args.recipe, overrides)
+    check_contradictions(parser, args, config)
+    with one_line_errors():
+        if args.cpu_devices:
+            from fmnist_keras.training import split_cpu
+            split_cpu(args.cpu_devices)
+        from fmnist_keras.training import train
+        row = train(config, args.run_dir or default_run_dir(config), data_dir=args.data_dir,
+                    overwrite=args.overwrite, results_table=args.results_table,
+                    distribute=args.distribute)
+    print(json.dumps(row, indent=2))

@@ -1,0 +1,56 @@
+"""The results table shared by all runs (CSV through pandas) and its Markdown form."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_TABLE = Path("results") / "results.csv"
+
+# The references' columns, in their order, with their headings.
+MARKDOWN_COLUMNS = {
+    "network": "Network",
+    "trainable_params": "Params (trainable)",
+    "storage_mb": "Storage (MB)",
+    "train_accuracy": "Training accuracy",
+    "val_accuracy": "Validation accuracy",
+    "test_accuracy": "Test accuracy",
+    "epochs": "Epochs",
+    "time_per_epoch_s": "Training time per epoch (s)",
+    "inference_ms_batch1": "Inference time, batch 1 (ms)",
+    "batch_size": "Batch size",
+    "recipe": "Recipe",
+    "seed": "Seed",
+}
+
+
+def append_row(table_path, row: dict) -> None:
+    """Appends a row, widening the columns if needed; written through a temporary
+    file and a rename so an interrupted write never truncates the table."""
+    table_path = Path(table_path)
+    table_path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.read_csv(table_path) if table_path.exists() else pd.DataFrame()
+    frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+    partial = table_path.with_suffix(".csv.partial")
+    frame.to_csv(partial, index=False)
+    os.replace(partial, table_path)
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """The references' results table: their columns, accuracies as fractions to 4 places."""
+    columns = [c for c in MARKDOWN_COLUMNS if c in frame]
+    lines = ["| " + " | ".join(MARKDOWN_COLUMNS[c] for c in columns) + " |",
+             "|" + " --- |" * len(columns)]
+    for _, row in frame.iterrows():
+        cells = []
+        for column in columns:
+            value = row[column]
+            if isinstance(value, float):
+                value = f"{value:,.0f}" if column == "trainable_params" else f"{value:.4g}"
+            elif column == "trainable_params":
+                value = f"{value:,}"
+            cells.append(str(value))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
