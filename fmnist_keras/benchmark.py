@@ -24,3 +24,35 @@ def keras_batch1_latency_ms(model, runs: int = 200, warmup: int = 20) -> float:
         forward(image).numpy()
         timings[index] = time.perf_counter() - started
     return float(np.median(timings) * 1000)
+
+
+def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: int = 5) -> dict:
+    """Training images/s of a config's model, pipeline and compile settings.
+
+    Times ``steps`` optimiser steps after ``warmup_steps`` (tracing, oneDNN and XLA
+    compilation excluded), and separately the input pipeline alone.
+    """
+    import math
+
+    from fmnist_keras.training import build_and_compile, configure_runtime, datasets_for
+
+    configure_runtime(config)
+    splits, datasets = datasets_for(config, data_dir)
+    model = build_and_compile(config, splits.info,
+                              math.ceil(len(splits.x_train) / config.batch_size))
+    train = datasets["train"].repeat()
+    model.fit(train, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
+    started = time.perf_counter()
+    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
+    model_seconds = time.perf_counter() - started
+
+    batches = iter(train)
+    started = time.perf_counter()
+    for _ in range(steps):
+        next(batches)
+    pipeline_seconds = time.perf_counter() - started
+    return {"arch": config.arch, "batch_size": config.batch_size,
+            "mixed_precision": config.mixed_precision, "jit_compile": config.jit_compile,
+            "augment": ",".join(config.augment) or "none",
+            "train_images_per_s": round(steps * config.batch_size / model_seconds, 1),
+            "pipeline_images_per_s": round(steps * config.batch_size / pipeline_seconds, 1)}

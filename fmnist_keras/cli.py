@@ -161,3 +161,126 @@ def train_main(argv=None):
                     overwrite=args.overwrite, results_table=args.results_table,
                     distribute=args.distribute)
     print(json.dumps(row, indent=2))
+
+
+# ----------------------------------------------------------------------- summary
+
+
+def summary_main(argv=None):
+    """Model summary, parameter counts, multiply-adds, receptive fields."""
+    from fmnist_keras.models import build_model, list_models
+    from fmnist_keras.models.analysis import (is_chain, multiply_adds, parameter_counts,
+                                              receptive_field_table)
+
+    parser = argparse.ArgumentParser(description=summary_main.__doc__)
+    parser.add_argument("--arch", required=True,
+                        choices=list_models() + list_models(families=True), metavar="ARCH",
+                        help="architecture or family: " + ", ".join(list_models()))
+    parser.add_argument("--model-arg", action="append", type=_key_value, default=[],
+                        metavar="KEY=VALUE", help="builder argument, e.g. widths=[16,32,64]")
+    parser.add_argument("--no-layers", action="store_true", help="skip model.summary()")
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        model = build_model(args.arch, **dict(args.model_arg))
+    if not args.no_layers:
+        model.summary(line_length=110)
+    counts = parameter_counts(model)
+    print(f"trainable params:        {counts.trainable:,}  (what the references report)")
+    print(f"total params (Keras):    {counts.total:,}  (includes BN moving statistics)")
+    print(f"float32 storage:         {counts.storage_mb:.3f} MB trainable, "
+          f"{counts.total_storage_mb:.3f} MB total")
+    print(f"multiply-adds per image: {multiply_adds(model):,}")
+    if is_chain(model):
+        print("\nreceptive field:")
+        print(receptive_field_table(model).to_string(index=False))
+
+
+# --------------------------------------------------------------------- plot data
+
+
+def plot_data_main(argv=None):
+    """Class-distribution bar charts of train and test, and a sample grid per class."""
+    from fmnist_keras import plots
+
+    parser = argparse.ArgumentParser(description=plot_data_main.__doc__)
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS), default="fashion_mnist")
+    parser.add_argument("--out-dir", type=Path, default=Path("docs/data"))
+    add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        arrays = data.load_arrays(args.dataset, data_dir=args.data_dir)
+    info = data.dataset_info(args.dataset)
+    written = [
+        plots.class_distribution({"train": arrays["train_labels"], "test": arrays["test_labels"]},
+                                 info.class_names, args.dataset,
+                                 args.out_dir / f"{args.dataset}_class_distribution.png"),
+        plots.sample_grid(arrays["train_images"], arrays["train_labels"], info.class_names,
+                          args.out_dir / f"{args.dataset}_samples.png"),
+    ]
+    for path in written:
+        print(path)
+
+
+# ------------------------------------------------------------------------ report
+
+
+def report_main(argv=None):
+    """The results table as Markdown, and training curves of the runs as PNG."""
+    import pandas as pd
+
+    from fmnist_keras import plots, results
+
+    parser = argparse.ArgumentParser(description=report_main.__doc__)
+    parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
+    parser.add_argument("--out", type=Path, default=Path("results/results.md"))
+    parser.add_argument("--curves-dir", type=Path, default=Path("results/curves"))
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        if not args.results_table.exists():
+            raise FileNotFoundError(f"{args.results_table} does not exist; train a model "
+                                    "first (scripts/train.py) or pass --results-table.")
+        frame = pd.read_csv(args.results_table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(results.to_markdown(frame))
+    print(args.out)
+    for run_dir in frame.get("run_dir", []):
+        history_path = Path(run_dir) / "history.csv"
+        if history_path.exists():
+            png = plots.training_curves(pd.read_csv(history_path), Path(run_dir).name,
+                                        args.curves_dir / f"{Path(run_dir).name}.png")
+            print(png)
+
+
+# -------------------------------------------------------------- training speed
+
+
+def benchmark_training_main(argv=None):
+    """Training images/s for each combination of --mixed-precision and --jit-compile."""
+    import itertools
+
+    import pandas as pd
+
+    from fmnist_keras.benchmark import training_throughput
+    from fmnist_keras.recipes import resolve_config
+
+    parser = argparse.ArgumentParser(description=benchmark_training_main.__doc__)
+    parser.add_argument("--arch", default="resnet14s")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--augment", default="flip")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--out", type=Path, help="also write the table as CSV")
+    add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    rows = []
+    with one_line_errors():
+        for mixed, jit in itertools.product((False, True), (False, True)):
+            config = resolve_config(args.arch, overrides={
+                "batch_size": args.batch_size, "mixed_precision": mixed, "jit_compile": jit,
+                "augment": [a for a in args.augment.split(",") if a and a != "none"]})
+            rows.append(training_throughput(config, args.data_dir, steps=args.steps))
+            print(rows[-1], flush=True)
+    table = pd.DataFrame(rows)
+    print(table.to_string(index=False))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(args.out, index=False)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -232,7 +233,7 @@ def datasets_for(config: TrainConfig, data_dir=None):
 
 def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
           results_table=results.DEFAULT_TABLE, distribute: str | None = None,
-          extra_callbacks=(), verbose: int = 1) -> dict:
+          extra_callbacks=(), verbose: int | None = None) -> dict:
     """Trains, selects on validation, tests once, and records the run.
 
     Starting again after an interruption resumes from the last finished epoch with the
@@ -242,6 +243,8 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         The run's results (also in ``run_dir/results.json`` and the results table).
     """
     run_dir = Path(run_dir)
+    if verbose is None:  # a live progress bar on a terminal, one line per epoch in a log
+        verbose = 1 if sys.stdout.isatty() else 2
     augment_lib.parse_augmentations(config.augment)
     resuming = prepare_run_dir(run_dir, config, overwrite)
     configure_runtime(config)
