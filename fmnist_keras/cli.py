@@ -97,7 +97,11 @@ def train_parser():
     parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing run directory instead of refusing")
-    parser.add_argument("--distribute", choices=["none", "mirrored"], default="none")
+    parser.add_argument("--distribute", choices=["none", "mirrored", "multiworker"],
+                        default="none", help="tf.distribute strategy; multiworker reads "
+                        "TF_CONFIG and trains in a custom loop (fmnist_keras.distributed)")
+    parser.add_argument("--max-steps-per-epoch", type=int,
+                        help="bound each epoch (multiworker demonstrations)")
     parser.add_argument("--cpu-devices", type=int,
                         help="split the CPU into N logical devices (to try --distribute mirrored)")
     return parser
@@ -125,6 +129,8 @@ def check_contradictions(parser, args, config):
         parser.error("--cutout-size/--cutout-inside need cutout in --augment")
     if args.cpu_devices is not None and args.distribute != "mirrored":
         parser.error("--cpu-devices needs --distribute mirrored")
+    if args.max_steps_per_epoch is not None and args.distribute != "multiworker":
+        parser.error("--max-steps-per-epoch needs --distribute multiworker")
 
 
 def default_run_dir(config) -> Path:
@@ -156,8 +162,15 @@ def train_main(argv=None):
         if args.cpu_devices:
             from fmnist_keras.training import split_cpu
             split_cpu(args.cpu_devices)
+        run_dir = args.run_dir or default_run_dir(config)
+        if args.distribute == "multiworker":
+            from fmnist_keras.distributed import train_multiworker
+            history = train_multiworker(config, run_dir, data_dir=args.data_dir,
+                                        max_steps_per_epoch=args.max_steps_per_epoch)
+            print(history.to_string(index=False))
+            return
         from fmnist_keras.training import train
-        row = train(config, args.run_dir or default_run_dir(config), data_dir=args.data_dir,
+        row = train(config, run_dir, data_dir=args.data_dir,
                     overwrite=args.overwrite, results_table=args.results_table,
                     distribute=args.distribute)
     print(json.dumps(row, indent=2))
