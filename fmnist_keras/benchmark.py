@@ -1,11 +1,29 @@
-"""Batch-1 latency of a Keras model, the figure the results table reports."""
+"""Timing: batch-1 latency of Keras models, SavedModels and TFLite; training speed."""
 
 from __future__ import annotations
 
+import os
+import platform
 import time
 
 import numpy as np
 import tensorflow as tf
+
+GOALS_MS = {"goal 5 ms": 5.0, "goal 1 ms": 1.0}
+
+
+def time_calls(call, runs: int = 200, warmup: int = 20) -> dict:
+    """Wall times of ``call()`` in ms after a warm-up: mean and percentiles."""
+    for _ in range(warmup):
+        call()
+    timings = np.empty(runs)
+    for index in range(runs):
+        started = time.perf_counter()
+        call()
+        timings[index] = time.perf_counter() - started
+    timings *= 1000
+    return {"mean_ms": float(timings.mean()), "p50_ms": float(np.percentile(timings, 50)),
+            "p90_ms": float(np.percentile(timings, 90)), "p99_ms": float(np.percentile(timings, 99))}
 
 
 def keras_batch1_latency_ms(model, runs: int = 200, warmup: int = 20) -> float:
@@ -16,14 +34,80 @@ def keras_batch1_latency_ms(model, runs: int = 200, warmup: int = 20) -> float:
     """
     image = tf.zeros((1, *model.input_shape[1:]), tf.float32)
     forward = tf.function(lambda x: model(x, training=False))
-    for _ in range(warmup):
-        forward(image).numpy()
-    timings = np.empty(runs)
-    for index in range(runs):
-        started = time.perf_counter()
-        forward(image).numpy()
-        timings[index] = time.perf_counter() - started
-    return float(np.median(timings) * 1000)
+    return time_calls(lambda: forward(image).numpy(), runs, warmup)["p50_ms"]
+
+
+def device_description() -> str:
+    """"GPU: <name>" when TensorFlow sees a GPU, else "CPU: <model name>"."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU: {details.get('device_name', gpus[0].name)}"
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return f"CPU: {line.split(':', 1)[1].strip()} ({os.cpu_count()} cores)"
+    except OSError:
+        pass
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def _tflite_runner(saved_model_dir):
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model_dir),
+                                                         signature_keys=["serving_default"])
+    interpreter = tf.lite.Interpreter(model_content=converter.convert())
+    return interpreter.get_signature_runner("serving_default")
+
+
+def benchmark_serving(saved_model_dir, keras_model=None, runs: int = 300,
+                      batch_sizes=(32, 256)) -> list[dict]:
+    """Batch-1 latency and larger-batch throughput of an exported model, for the Keras
+    model (when given), the SavedModel's ``serving_default`` and TFLite."""
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    signature = loaded.signatures["serving_default"]
+    height, width = signature.structured_input_signature[1]["images"].shape[1:]
+    candidates = {"saved_model": lambda batch: signature(images=tf.constant(batch))}
+    if keras_model is not None:
+        forward = tf.function(lambda x: keras_model(x, training=False))
+        candidates["keras"] = lambda batch: forward(
+            tf.constant(batch[..., None], tf.float32))
+    try:
+        runner = _tflite_runner(saved_model_dir)
+        candidates["tflite"] = lambda batch: runner(images=batch)
+    except Exception as error:  # a model TFLite cannot convert is reported, not fatal
+        print(f"tflite: not converted ({type(error).__name__}: {error})")
+    device = device_description()
+    rows = []
+    for name, predict in candidates.items():
+        one = np.zeros((1, height, width), np.uint8)
+        row = {"format": name, "device": device,
+               **time_calls(lambda: _materialise(predict(one)), runs, runs // 10)}
+        for goal, limit in GOALS_MS.items():
+            row[goal] = "met" if row["p50_ms"] < limit else "missed"
+        for batch_size in batch_sizes:
+            batch = np.zeros((batch_size, height, width), np.uint8)
+            timing = time_calls(lambda: _materialise(predict(batch)), max(5, runs // 20), 3)
+            row[f"images_per_s_batch{batch_size}"] = batch_size * 1000 / timing["mean_ms"]
+        rows.append(row)
+    return rows
+
+
+def _materialise(outputs):
+    """Forces the result to host memory (timing includes the copy a client pays)."""
+    if isinstance(outputs, dict):
+        return {key: np.asarray(value) for key, value in outputs.items()}
+    return np.asarray(outputs)
+
+
+def pipeline_throughput(dataset, batch_size: int, batches: int = 100) -> float:
+    """Images/s the input pipeline alone delivers (after one warm-up batch)."""
+    iterator = iter(dataset.repeat())
+    next(iterator)
+    started = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return batches * batch_size / (time.perf_counter() - started)
 
 
 def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: int = 5) -> dict:
@@ -45,14 +129,9 @@ def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: in
     started = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
     model_seconds = time.perf_counter() - started
-
-    batches = iter(train)
-    started = time.perf_counter()
-    for _ in range(steps):
-        next(batches)
-    pipeline_seconds = time.perf_counter() - started
     return {"arch": config.arch, "batch_size": config.batch_size,
             "mixed_precision": config.mixed_precision, "jit_compile": config.jit_compile,
             "augment": ",".join(config.augment) or "none",
             "train_images_per_s": round(steps * config.batch_size / model_seconds, 1),
-            "pipeline_images_per_s": round(steps * config.batch_size / pipeline_seconds, 1)}
+            "pipeline_images_per_s": round(pipeline_throughput(
+                datasets["train"], config.batch_size, steps), 1)}

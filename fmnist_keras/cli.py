@@ -268,28 +268,40 @@ def report_main(argv=None):
 
 
 def benchmark_training_main(argv=None):
-    """Training images/s for each combination of --mixed-precision and --jit-compile."""
+    """Training images/s for each combination of --mixed-precision and --jit-compile,
+    or (--pipeline-only) the input pipeline's images/s with the given augmentations."""
     import itertools
 
     import pandas as pd
 
-    from fmnist_keras.benchmark import training_throughput
+    from fmnist_keras.benchmark import pipeline_throughput, training_throughput
     from fmnist_keras.recipes import resolve_config
+    from fmnist_keras.training import datasets_for
 
     parser = argparse.ArgumentParser(description=benchmark_training_main.__doc__)
     parser.add_argument("--arch", default="resnet14s")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--augment", default="flip")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--pipeline-only", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the table as CSV")
     add_data_arguments(parser)
     args = parser.parse_args(argv)
+    augment = [a for a in args.augment.split(",") if a and a != "none"]
     rows = []
     with one_line_errors():
-        for mixed, jit in itertools.product((False, True), (False, True)):
+        if args.pipeline_only:
+            config = resolve_config(args.arch, overrides={"batch_size": args.batch_size,
+                                                          "augment": augment})
+            _, datasets = datasets_for(config, args.data_dir)
+            rows.append({"augment": ",".join(augment) or "none", "batch_size": args.batch_size,
+                         "pipeline_images_per_s": round(pipeline_throughput(
+                             datasets["train"], args.batch_size, args.steps), 1)})
+        for mixed, jit in [] if args.pipeline_only else itertools.product((False, True),
+                                                                          (False, True)):
             config = resolve_config(args.arch, overrides={
                 "batch_size": args.batch_size, "mixed_precision": mixed, "jit_compile": jit,
-                "augment": [a for a in args.augment.split(",") if a and a != "none"]})
+                "augment": augment})
             rows.append(training_throughput(config, args.data_dir, steps=args.steps))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
@@ -297,3 +309,92 @@ def benchmark_training_main(argv=None):
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         table.to_csv(args.out, index=False)
+
+
+# ------------------------------------------------------------------------ export
+
+
+def load_trained(source):
+    """A Keras model and its dataset name from a run directory (its ``best.keras``
+    and ``config.yaml``) or a ``.keras`` file (dataset: fashion_mnist unless told)."""
+    import keras
+
+    source = Path(source)
+    if source.is_dir():
+        config = yaml.safe_load((source / "config.yaml").read_text()) \
+            if (source / "config.yaml").exists() else {}
+        path = source / "best.keras"
+        if not path.exists():
+            raise FileNotFoundError(f"{source} has no best.keras; is it a finished run?")
+        return keras.saving.load_model(path), config.get("dataset")
+    if source.suffix != ".keras" or not source.exists():
+        raise FileNotFoundError(f"{source}: expected a run directory or an existing .keras file.")
+    return keras.saving.load_model(source), None
+
+
+def export_main(argv=None):
+    """Export a trained model as a TF Serving SavedModel: saved_models/NAME/VERSION/."""
+    from fmnist_keras.export import export_for_serving, write_models_config
+
+    parser = argparse.ArgumentParser(description=export_main.__doc__)
+    parser.add_argument("source", type=Path, help="a run directory or a .keras file")
+    parser.add_argument("--name", required=True, help="model name in TF Serving")
+    parser.add_argument("--version", type=int, help="default: the next free version")
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS),
+                        help="normalisation and class names (default: the run's dataset)")
+    parser.add_argument("--base-dir", type=Path, default=Path("saved_models"))
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        model, run_dataset = load_trained(args.source)
+        info = data.dataset_info(args.dataset or run_dataset or "fashion_mnist")
+        target = export_for_serving(model, info, args.name, args.base_dir, args.version)
+        config_path = write_models_config(args.base_dir)
+    print(f"{target}\n{config_path}")
+
+
+def predict_main(argv=None):
+    """Classify image files (PNG/JPEG...) and IDX image files with a SavedModel."""
+    import tensorflow as tf
+
+    from fmnist_keras.serving import load_inputs
+
+    parser = argparse.ArgumentParser(description=predict_main.__doc__)
+    parser.add_argument("model", type=Path, help="saved_models/NAME/VERSION")
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--limit", type=int, default=20, help="IDX files: first N images")
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        if not (args.model / "saved_model.pb").exists():
+            raise FileNotFoundError(f"{args.model}: no saved_model.pb; expected "
+                                    "saved_models/NAME/VERSION (see scripts/export.py).")
+        serve = tf.saved_model.load(str(args.model)).signatures["serving_default"]
+        for path in args.files:
+            names, images = load_inputs(path)
+            outputs = serve(images=tf.constant(images[:args.limit]))
+            for name, class_name, probabilities in zip(
+                    names, outputs["class_name"].numpy(), outputs["probabilities"].numpy()):
+                print(f"{name}\t{class_name.decode()}\t{probabilities.max():.4f}")
+
+
+def benchmark_inference_main(argv=None):
+    """Batch-1 latency (mean, p50, p90, p99) and throughput of an exported model."""
+    import pandas as pd
+
+    from fmnist_keras.benchmark import benchmark_serving
+
+    parser = argparse.ArgumentParser(description=benchmark_inference_main.__doc__)
+    parser.add_argument("model", type=Path, help="saved_models/NAME/VERSION")
+    parser.add_argument("--keras-model", type=Path,
+                        help="the .keras file or run directory it came from (times Keras too)")
+    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        keras_model = load_trained(args.keras_model)[0] if args.keras_model else None
+        rows = benchmark_serving(args.model, keras_model, runs=args.runs)
+    table = pd.DataFrame(rows)
+    print(f"{args.model} on {rows[0]['device']}")
+    print(table.drop(columns="device").round(3).to_string(index=False))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=2))

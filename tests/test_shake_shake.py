@@ -53,3 +53,13 @@ def test_model_round_trips_through_keras_file(tmp_path):
     loaded = keras.saving.load_model(path)
     np.testing.assert_array_equal(model.predict(images, verbose=0), loaded.predict(images, verbose=0))
     assert loaded.get_layer("stage1_block1_shake").get_config()["seed"] == 104
+
+
+def test_model_exports_as_saved_model_and_serves_the_inference_mean(tmp_path):
+    model = build_model("shake_shake", depth=8, base_width=4, seed=3)
+    images = RNG.random((3, 28, 28, 1)).astype("float32")
+    model.export(str(tmp_path / "exported"), format="tf_saved_model", verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "exported"))
+    served = loaded.serve(tf.constant(images))
+    np.testing.assert_allclose(served, model.predict(images, verbose=0), atol=1e-5)
+    np.testing.assert_array_equal(served, loaded.serve(tf.constant(images)))

@@ -149,3 +149,18 @@ def test_missing_data_is_one_line(tmp_path):
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("error: mnist not found; looked in: ")
     assert "nowhere/mnist (--data-dir)" in last_line and "download failed: OSError: offline" in last_line
+
+
+def test_report_writes_markdown_and_curves(tmp_path, data_dir):
+    table = tmp_path / "results.csv"
+    training.train(tiny_config(epochs=2), tmp_path / "run", data_dir=data_dir,
+                   results_table=table, verbose=0)
+    from fmnist_keras.cli import report_main
+
+    report_main(["--results-table", str(table), "--out", str(tmp_path / "results.md"),
+                 "--curves-dir", str(tmp_path / "curves")])
+    markdown = (tmp_path / "results.md").read_text().splitlines()
+    assert markdown[0].startswith("| Network | Params (trainable) | Storage (MB) |")
+    assert markdown[2].startswith("| mnist_net | ")
+    assert len(markdown) == 3
+    assert (tmp_path / "curves" / "run.png").stat().st_size > 1000

@@ -1,0 +1,106 @@
+"""SavedModels in TF Serving's layout, with a serving signature that takes raw images.
+
+``saved_models/NAME/VERSION/`` holds ``saved_model.pb`` and ``variables/``; versions
+increase and an existing version is never overwritten. Two signatures:
+
+``serving_default``
+    input ``images``: uint8 ``[batch, 28, 28]``, raw pixels as in the IDX files
+    (0 = background). Normalisation happens inside the graph.
+``serving_float``
+    input ``images``: float32 ``[batch, 28, 28]`` in 0..255; values outside are
+    clipped to 0..255 (documented, never wrapped).
+
+Both return ``probabilities`` (float32 ``[batch, 10]``), ``class_id`` (int64
+``[batch]``) and ``class_name`` (string ``[batch]``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+
+from fmnist_keras.augment import Normalization
+from fmnist_keras.data import DatasetInfo
+
+SERVING_INPUT = "images"
+OUTPUT_KEYS = ("probabilities", "class_id", "class_name")
+
+
+def next_version(model_dir: Path) -> int:
+    """1 + the highest numeric version folder under ``model_dir`` (1 when none)."""
+    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def serving_archive(model, info: DatasetInfo) -> keras.export.ExportArchive:
+    """An ExportArchive of ``model`` with the raw-image signatures described above."""
+    normalise = Normalization(info.mean, info.std)
+    class_names = tf.constant(info.class_names)
+    height, width = model.input_shape[1:3]
+
+    def predict(pixels):
+        # The signature's TensorSpec is not enforced on the spatial size when the
+        # graph would accept it (global pooling), so the check is part of the graph
+        # and its message reaches the client through TF Serving's error.
+        tf.debugging.assert_equal(
+            tf.shape(pixels)[1:], tf.constant([height, width]),
+            message=f"input '{SERVING_INPUT}' must have shape [batch, {height}, {width}]")
+        images = normalise(pixels[..., None])
+        probabilities = tf.nn.softmax(tf.cast(model(images, training=False), tf.float32))
+        class_id = tf.argmax(probabilities, axis=-1)
+        return {"probabilities": probabilities, "class_id": class_id,
+                "class_name": tf.gather(class_names, class_id)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        "serving_default", predict,
+        input_signature=[tf.TensorSpec([None, height, width], tf.uint8, name=SERVING_INPUT)])
+    archive.add_endpoint(
+        "serving_float", lambda pixels: predict(tf.clip_by_value(pixels, 0.0, 255.0)),
+        input_signature=[tf.TensorSpec([None, height, width], tf.float32, name=SERVING_INPUT)])
+    return archive
+
+
+def export_for_serving(model, info: DatasetInfo, name: str, base_dir="saved_models",
+                       version: int | None = None) -> Path:
+    """Writes ``base_dir/name/version/``; the version defaults to the next free one.
+
+    The SavedModel is written to a temporary folder and renamed into place, so a
+    crash never leaves a half-written version that TF Serving would try to load.
+
+    Raises:
+        ValueError: for a bad name, or a version that already exists.
+    """
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise ValueError(f"Model name {name!r} must be letters, digits, '_', '.' or '-'.")
+    model_dir = Path(base_dir) / name
+    version = version or next_version(model_dir)
+    target = model_dir / str(version)
+    if target.exists():
+        raise ValueError(f"{target} already exists; versions are never overwritten "
+                         f"(the next free one is {next_version(model_dir)}).")
+    staging = model_dir / f".{version}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    model_dir.mkdir(parents=True, exist_ok=True)
+    serving_archive(model, info).write_out(str(staging), verbose=False)
+    os.replace(staging, target)
+    return target
+
+
+def write_models_config(base_dir="saved_models", serving_root="/models") -> Path:
+    """TF Serving's ``--model_config_file`` listing every model under ``base_dir``."""
+    base_dir = Path(base_dir)
+    names = sorted(p.name for p in base_dir.iterdir()
+                   if p.is_dir() and any(v.name.isdigit() for v in p.iterdir()))
+    entries = "".join(
+        f'  config {{\n    name: "{name}"\n    base_path: "{serving_root}/{name}"\n'
+        f'    model_platform: "tensorflow"\n  }}\n' for name in names)
+    path = base_dir / "models.config"
+    path.write_text(f"model_config_list {{\n{entries}}}\n")
+    return path

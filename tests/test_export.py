@@ -1,0 +1,163 @@
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from fmnist_keras import data, serving
+from fmnist_keras.augment import Normalization
+from fmnist_keras.export import export_for_serving, write_models_config
+from fmnist_keras.models import build_model
+
+ROOT = Path(__file__).resolve().parents[1]
+INFO = data.DATASETS["fashion_mnist"]
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir):
+    """A small model trained for a few steps, and some test images."""
+    keras.utils.set_random_seed(0)
+    splits = data.load_splits("fashion_mnist", data_dir=data_dir, max_train_samples=512)
+    model = build_model("mnist_net", channels=(4, 8, 4, 8, 8, 8, 8))
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    normalise = Normalization(INFO.mean, INFO.std)
+    model.fit(normalise(splits.x_train[..., None]), splits.y_train, epochs=1, verbose=0)
+    return model, splits.x_test[:8]
+
+
+def keras_probabilities(model, images):
+    logits = model(Normalization(INFO.mean, INFO.std)(images[..., None]), training=False)
+    return tf.nn.softmax(logits).numpy()
+
+
+def test_separate_process_serves_rest_payload_like_keras(trained, tmp_path):
+    model, images = trained
+    exported = export_for_serving(model, INFO, "fmnist_small", base_dir=tmp_path)
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps(serving.rest_body(images)))
+    script = (
+        "import json, sys, tensorflow as tf\n"
+        "from fmnist_keras import serving\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "spec = serving.signature_spec(loaded)\n"
+        "tensor = serving.tensor_from_rest(json.load(open(sys.argv[2])), spec)\n"
+        "out = loaded.signatures['serving_default'](images=tensor)\n"
+        "print(json.dumps({'class_id': out['class_id'].numpy().tolist(),\n"
+        "  'probabilities': out['probabilities'].numpy().tolist(),\n"
+        "  'class_name': [n.decode() for n in out['class_name'].numpy()]}))\n")
+    result = subprocess.run([sys.executable, "-c", script, str(exported), str(body)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    served = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = keras_probabilities(model, images)
+    np.testing.assert_allclose(served["probabilities"], expected, atol=1e-5)
+    assert served["class_id"] == expected.argmax(axis=1).tolist()
+    assert served["class_name"] == [INFO.class_names[i] for i in served["class_id"]]
+
+
+def test_grpc_request_matches_the_signature(trained, tmp_path):
+    model, images = trained
+    loaded = tf.saved_model.load(str(export_for_serving(model, INFO, "m", base_dir=tmp_path)))
+    spec = serving.signature_spec(loaded)
+    request = serving.grpc_request(images, "m")
+    assert request.model_spec.signature_name == "serving_default"
+    outputs = loaded.signatures["serving_default"](images=serving.tensor_from_grpc(request, spec))
+    np.testing.assert_allclose(outputs["probabilities"], keras_probabilities(model, images),
+                               atol=1e-5)
+    with pytest.raises(ValueError, match="must be uint8; received float32"):
+        serving.tensor_from_grpc(serving.grpc_request(images.astype("float32"), "m"), spec)
+
+
+def test_wrong_shape_or_values_are_refused_with_the_expected_shape(trained, tmp_path):
+    model, images = trained
+    loaded = tf.saved_model.load(str(export_for_serving(model, INFO, "m", base_dir=tmp_path)))
+    spec = serving.signature_spec(loaded)
+    with pytest.raises(ValueError, match=r"must have shape \[batch, 28, 28\] \(uint8\); "
+                                         r"received \[2, 32, 32\]"):
+        serving.tensor_from_rest({"instances": np.zeros((2, 32, 32)).tolist()}, spec)
+    with pytest.raises(ValueError, match="0..255"):
+        serving.tensor_from_rest({"instances": np.full((1, 28, 28), 300).tolist()}, spec)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"shape \[batch, 28, 28\]"):
+        loaded.signatures["serving_default"](images=tf.zeros((1, 32, 32), tf.uint8))
+
+
+def test_float_signature_clips(trained, tmp_path):
+    model, images = trained
+    loaded = tf.saved_model.load(str(export_for_serving(model, INFO, "m", base_dir=tmp_path)))
+    out_of_range = images.astype("float32")
+    out_of_range[images == 255] = 400.0
+    out_of_range[images == 0] = -30.0
+    clipped = loaded.signatures["serving_float"](images=tf.constant(out_of_range))
+    plain = loaded.signatures["serving_default"](images=tf.constant(images))
+    np.testing.assert_allclose(clipped["probabilities"], plain["probabilities"], atol=1e-6)
+
+
+def test_saved_model_cli_lists_the_documented_signature(trained, tmp_path):
+    model, _ = trained
+    exported = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    cli = Path(sys.executable).with_name("saved_model_cli")
+    result = subprocess.run([str(cli), "show", "--dir", str(exported), "--tag_set", "serve",
+                             "--signature_def", "serving_default"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    for expected in ("inputs['images']", "DT_UINT8", "shape: (-1, 28, 28)",
+                     "outputs['probabilities']", "outputs['class_id']", "DT_INT64",
+                     "outputs['class_name']", "DT_STRING"):
+        assert expected in result.stdout
+
+
+def test_versions_increase_and_are_never_overwritten(trained, tmp_path):
+    model, _ = trained
+    first = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    second = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    assert (first.name, second.name) == ("1", "2")
+    assert (second / "saved_model.pb").is_file() and (second / "variables").is_dir()
+    with pytest.raises(ValueError, match="already exists; .* next free one is 3"):
+        export_for_serving(model, INFO, "m", base_dir=tmp_path, version=1)
+    export_for_serving(model, INFO, "other", base_dir=tmp_path)
+    config = write_models_config(tmp_path).read_text()
+    assert config.count("config {") == 2
+    assert 'name: "m"' in config and 'base_path: "/models/other"' in config
+
+
+def test_shake_shake_exports_and_serves_deterministically(tmp_path):
+    model = build_model("shake_shake", depth=8, base_width=4, seed=1)
+    loaded = tf.saved_model.load(str(export_for_serving(model, INFO, "shake", base_dir=tmp_path)))
+    images = tf.constant(np.random.default_rng(0).integers(0, 256, (4, 28, 28)), tf.uint8)
+    first = loaded.signatures["serving_default"](images=images)["probabilities"]
+    second = loaded.signatures["serving_default"](images=images)["probabilities"]
+    np.testing.assert_array_equal(first, second)
+
+
+def test_predict_script_on_a_png_and_a_bad_file(trained, tmp_path):
+    model, images = trained
+    exported = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    png = tmp_path / "trouser.png"
+    Image.fromarray(255 - np.kron(images[0], np.ones((3, 3), np.uint8))).convert("RGB").save(png)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    script = str(ROOT / "scripts" / "predict.py")
+    result = subprocess.run([sys.executable, script, str(exported), str(png)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    name, class_name, probability = result.stdout.strip().splitlines()[-1].split("\t")
+    assert name == str(png) and class_name in INFO.class_names and 0 < float(probability) <= 1
+    result = subprocess.run([sys.executable, script, str(exported), str(broken)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: {broken}: not a readable image")
+
+
+def test_image_files_look_like_fashion_mnist(tmp_path):
+    photo = np.full((90, 60, 3), 250, np.uint8)      # a dark object on a white background
+    photo[20:70, 15:45] = 10
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo).save(path)
+    image = serving.load_image_file(path)
+    assert image.shape == (28, 28) and image.dtype == np.uint8
+    assert image[0, 0] < 30 and image[14, 14] > 200   # inverted: light object, dark ground
