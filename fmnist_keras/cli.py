@@ -398,3 +398,60 @@ def benchmark_inference_main(argv=None):
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=2))
+
+
+# ------------------------------------------------------------------------ search
+
+SEARCH_RECIPES = {"resnet": "search_resnet", "mnist": "mnist_final"}
+
+
+def search_main(argv=None):
+    """keras-tuner search of a family's widths under a parameter budget."""
+    from fmnist_keras import search
+    from fmnist_keras.recipes import recipe_names, resolve_config
+
+    parser = argparse.ArgumentParser(description=search_main.__doc__)
+    parser.add_argument("--family", required=True, choices=sorted(search.FAMILIES))
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS))
+    budget = parser.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget", help="trainable parameters: 8k, 10M, 8000")
+    budget.add_argument("--budget-mb", type=float, help="float32 storage in MB instead")
+    parser.add_argument("--tuner", choices=search.TUNERS, default="hyperband")
+    parser.add_argument("--space", choices=search.SPACES, default="budget",
+                        help="budget: widths derived to fit (default); free: sampled, "
+                        "over-budget samples rejected before training")
+    parser.add_argument("--max-trials", type=int, default=10,
+                        help="models to train (random, bayesian); hyperband sizes itself "
+                        "from --epochs")
+    parser.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the most)")
+    parser.add_argument("--final-epochs", type=int, help="epochs to retrain the best model")
+    parser.add_argument("--recipe", choices=recipe_names(), metavar="RECIPE",
+                        help="training recipe of the trials (default: "
+                        + ", ".join(f"{k}: {v}" for k, v in SEARCH_RECIPES.items()) + ")")
+    parser.add_argument("--tune-lr", action="store_true", help="also search the learning rate")
+    parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--max-train-samples", type=int)
+    parser.add_argument("--validation-size", type=int)
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--directory", type=Path, help="default: searches/<family>_<budget>")
+    parser.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        budget_params = search.budget_from_megabytes(args.budget_mb) if args.budget_mb \
+            else search.parse_budget(args.budget)
+    except ValueError as error:
+        parser.error(str(error))
+    config = resolve_config(None, args.recipe or SEARCH_RECIPES[args.family], {
+        "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+        "max_train_samples": args.max_train_samples, "validation_size": args.validation_size,
+        "seed": args.seed})
+    directory = args.directory or Path("searches") / f"{args.family}_{budget_params}"
+    with one_line_errors():
+        table = search.run_search(config, args.family, budget_params, directory, args.tuner,
+                                  args.max_trials, args.space, args.data_dir,
+                                  args.final_epochs, args.overwrite, args.tune_lr)
+    if table is not None:
+        print(table.to_string(index=False))
+        print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"
+              f"{directory / 'best_run'}")

@@ -49,6 +49,10 @@ class RunDirectoryError(RuntimeError):
     """The run directory holds another run, or a finished one."""
 
 
+class FinishedRunError(RunDirectoryError):
+    """The run directory holds this very run, finished."""
+
+
 class StopOnNaN(keras.callbacks.Callback):
     """Raises `TrainingDiverged` at the first non-finite loss.
 
@@ -184,7 +188,7 @@ def prepare_run_dir(run_dir: Path, config: TrainConfig, overwrite: bool) -> bool
                 f"{run_dir} holds a run with another config (differs in {changed}); "
                 "choose another --run-dir, or pass --overwrite to replace it.")
         if (run_dir / "results.json").exists():
-            raise RunDirectoryError(
+            raise FinishedRunError(
                 f"{run_dir} holds a finished run; choose another --run-dir, or pass "
                 "--overwrite to replace it.")
         return True

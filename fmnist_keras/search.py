@@ -1,0 +1,304 @@
+"""keras-tuner searches of a family's widths (and depth) under a parameter budget.
+
+How the budget is kept (no over-budget model is ever trained):
+
+* ``space="budget"`` (the default) **derives the widths from the budget**: the
+  hyperparameters are the shape of the network (depth, stage count, taper, and the
+  fraction of the budget to use) and the builder picks the widest network of that
+  shape that fits. Every sample fits, so no trial is wasted and the optimiser always
+  sees a real score; this is the only mode safe for distributed tuning.
+* ``space="free"`` samples widths directly. A sample over the budget is rejected in
+  ``HyperModel.build`` with keras-tuner's ``FailedTrialError`` before any training,
+  so it never gets a (fake) score. Because keras-tuner counts failed trials toward
+  ``max_trials`` and aborts after ``max_consecutive_failed_trials`` failures in a row,
+  the tuner raises that limit and grants one more trial per rejection, so the search
+  still trains ``max_trials`` models (up to ``MAX_REJECTIONS_PER_TRIAL`` rejections per
+  trained model, after which the space is reported as too far over budget).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import pandas as pd
+
+from fmnist_keras.models import build_model
+from fmnist_keras.models.analysis import BYTES_PER_FLOAT32, parameter_counts
+from fmnist_keras.models.mnist_net import DEFAULT_CHANNELS
+from fmnist_keras.recipes import TrainConfig
+
+OVER_BUDGET = "over budget"
+MAX_REJECTIONS_PER_TRIAL = 20
+TUNERS = ("hyperband", "bayesian", "random")
+SPACES = ("budget", "free")
+
+
+def parse_budget(text) -> int:
+    """``"10M"``, ``"2.5M"``, ``"8k"``, ``"8000"`` -> a parameter count."""
+    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmM]?)\s*", str(text))
+    if not match:
+        raise ValueError(f"Budget {text!r} is not a number with an optional k or M suffix "
+                         "(e.g. 8k, 10M, 8000).")
+    value = float(match.group(1)) * {"": 1, "k": 1e3, "m": 1e6}[match.group(2).lower()]
+    if value < 1:
+        raise ValueError(f"Budget must be at least 1 parameter; received {text!r}.")
+    return int(value)
+
+
+def budget_from_megabytes(megabytes: float) -> int:
+    """Float32 storage in (decimal) MB -> trainable parameters."""
+    return int(megabytes * 1e6 / BYTES_PER_FLOAT32)
+
+
+def trainable_params(model_name: str, **kwargs) -> int:
+    keras.backend.clear_session(free_memory=False)
+    return parameter_counts(build_model(model_name, **kwargs)).trainable
+
+
+def largest_fitting(make_kwargs, model_name: str, budget: int, low: int, high: int):
+    """The largest integer scale in [low, high] whose model fits the budget (model size
+    grows with the scale), by bisection; None when even ``low`` does not fit."""
+    if trainable_params(model_name, **make_kwargs(low)) > budget:
+        return None
+    while low < high:
+        middle = (low + high + 1) // 2
+        if trainable_params(model_name, **make_kwargs(middle)) <= budget:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+@dataclasses.dataclass(frozen=True)
+class FamilySpace:
+    """How one family's hyperparameters become builder arguments."""
+
+    model_name: str
+    define_budget: callable   # (hp, budget) -> kwargs, always within the budget
+    define_free: callable     # (hp) -> kwargs, may exceed the budget
+    smallest: dict            # kwargs of the smallest model the spaces can produce
+
+
+def _resnet_budget(hp, budget):
+    stages = hp.Int("stages", 3, 4)
+    blocks = hp.Int("blocks_per_stage", 1, 3)
+    fraction = hp.Float("budget_fraction", 0.3, 1.0)
+
+    def kwargs(base):
+        return {"widths": tuple(base * 2 ** i for i in range(stages)),
+                "blocks_per_stage": blocks}
+
+    base = largest_fitting(kwargs, "resnet", int(budget * fraction), 4, 512) or 4
+    return kwargs(base)
+
+
+def _resnet_free(hp):
+    stages = hp.Int("stages", 3, 4)
+    base = hp.Choice("base_width", [8, 16, 32, 64, 128, 256])
+    return {"widths": tuple(base * 2 ** i for i in range(stages)),
+            "blocks_per_stage": hp.Int("blocks_per_stage", 1, 3)}
+
+
+def _mnist_budget(hp, budget):
+    fraction = hp.Float("budget_fraction", 0.6, 1.0)
+    taper = hp.Float("taper", 0.5, 2.0)        # late (after the pool) vs early widths
+    dropout = hp.Choice("dropout", [0.0, 0.01, 0.05])
+
+    def kwargs(scale):
+        channels = tuple(max(2, round(scale / 8 * width * (taper if i >= 3 else 1.0)))
+                         for i, width in enumerate(DEFAULT_CHANNELS))
+        return {"channels": channels, "batch_norm": True, "dropout": dropout}
+
+    scale = largest_fitting(kwargs, "mnist_net", int(budget * fraction), 2, 64) or 2
+    return kwargs(scale)
+
+
+def _mnist_free(hp):
+    channels = tuple(hp.Int(f"c{i}", 4, 32, step=4) for i in range(1, 8))
+    return {"channels": channels, "batch_norm": True,
+            "dropout": hp.Choice("dropout", [0.0, 0.01, 0.05])}
+
+
+FAMILIES = {
+    "resnet": FamilySpace("resnet", _resnet_budget, _resnet_free,
+                          {"widths": (4, 8, 16), "blocks_per_stage": 1}),
+    "mnist": FamilySpace("mnist_net", _mnist_budget, _mnist_free,
+                         {"channels": (2,) * 7, "batch_norm": True}),
+}
+
+
+def family_space(name: str) -> FamilySpace:
+    if name not in FAMILIES:
+        raise ValueError(f"Unknown search family {name!r}; known families: "
+                         f"{', '.join(FAMILIES)}.")
+    return FAMILIES[name]
+
+
+class BudgetHyperModel(kt.HyperModel):
+    """Builds a family member from the hyperparameters and trains it with the run's
+    recipe (optimiser, schedule, weight decay); refuses over-budget models unbuilt."""
+
+    def __init__(self, family: str, budget: int, config: TrainConfig, steps_per_epoch: int,
+                 num_classes: int, space: str = "budget", tune_lr: bool = False):
+        super().__init__(name=f"{family}_under_{budget}")
+        if space not in SPACES:
+            raise ValueError(f"Unknown search space {space!r}; known: {', '.join(SPACES)}.")
+        self.family, self.space = family_space(family), space
+        self.budget, self.config, self.steps_per_epoch = budget, config, steps_per_epoch
+        self.num_classes, self.tune_lr = num_classes, tune_lr
+        smallest = trainable_params(self.family.model_name, **self.family.smallest)
+        if budget < smallest:
+            raise ValueError(f"Budget {budget:,} parameters is smaller than the smallest "
+                             f"{family} model of the search space ({smallest:,} parameters).")
+
+    def model_kwargs(self, hp) -> dict:
+        if self.space == "budget":
+            return self.family.define_budget(hp, self.budget)
+        return self.family.define_free(hp)
+
+    def trial_config(self, hp) -> TrainConfig:
+        lr = hp.Float("lr", self.config.lr / 10, self.config.lr * 3, sampling="log") \
+            if self.tune_lr else self.config.lr
+        return dataclasses.replace(self.config, arch=self.family.model_name, lr=lr,
+                                   model_kwargs=self.model_kwargs(hp))
+
+    def build(self, hp):
+        from fmnist_keras.training import build_and_compile
+
+        config = self.trial_config(hp)
+        count = trainable_params(config.arch, **config.model_kwargs)
+        if count > self.budget:
+            raise kt.errors.FailedTrialError(
+                f"{OVER_BUDGET}: {count:,} trainable parameters > {self.budget:,}; "
+                "rejected before training.")
+        return build_and_compile(config, _Classes(self.num_classes), self.steps_per_epoch)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, **kwargs)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Classes:
+    """The one field of DatasetInfo that model building needs."""
+
+    num_classes: int
+
+
+class _GrantsTrialsForRejections:
+    """Mixin: a budget rejection neither uses up a trial (random and Bayesian search get
+    one more) nor counts toward keras-tuner's consecutive-failure abort. Hyperband's
+    brackets are fixed by ``max_epochs``; there a rejection leaves its slot empty."""
+
+    def __init__(self, *args, rejection_limit=MAX_REJECTIONS_PER_TRIAL * 10, **kwargs):
+        super().__init__(*args, max_consecutive_failed_trials=rejection_limit + 1, **kwargs)
+        self.rejections = 0
+        self.rejection_limit = rejection_limit
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if trial.status == kt.engine.trial.TrialStatus.FAILED and \
+                OVER_BUDGET in (trial.message or ""):
+            self.rejections += 1
+            if self.rejections > self.rejection_limit:
+                raise RuntimeError(f"{self.rejections} samples were over the budget; the "
+                                   "search space is too far over it (use space='budget').")
+            if getattr(self.oracle, "max_trials", None):
+                self.oracle.max_trials += 1
+
+
+def _tuner_class(name: str):
+    bases = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
+             "random": kt.RandomSearch}
+    if name not in bases:
+        raise ValueError(f"Unknown tuner {name!r}; known: {', '.join(TUNERS)}.")
+    return type(f"Budget{bases[name].__name__}", (_GrantsTrialsForRejections, bases[name]), {})
+
+
+def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: int,
+               seed: int = 0, overwrite: bool = False):
+    """A keras-tuner tuner on validation accuracy; ``overwrite=False`` resumes.
+
+    Random and Bayesian search train ``max_trials`` models; Hyperband sizes its
+    brackets from the recipe's epochs (``max_epochs``) with factor 3.
+    """
+    options = dict(objective=kt.Objective("val_accuracy", "max"), seed=seed,
+                   directory=str(directory), project_name="trials", overwrite=overwrite,
+                   rejection_limit=MAX_REJECTIONS_PER_TRIAL * max_trials)
+    if tuner == "hyperband":
+        return _tuner_class(tuner)(hypermodel, max_epochs=hypermodel.config.epochs, factor=3,
+                                   hyperband_iterations=1, **options)
+    return _tuner_class(tuner)(hypermodel, max_trials=max_trials, **options)
+
+
+def is_distributed_worker() -> bool:
+    """True in a keras-tuner worker process (``KERASTUNER_TUNER_ID`` set, not "chief")."""
+    return os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief"
+
+
+def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
+    """One row per trial: hyperparameters, the model they give, its size and score."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        hp = trial.hyperparameters
+        config = hypermodel.trial_config(hp)
+        count = trainable_params(config.arch, **config.model_kwargs)
+        score = trial.metrics.get_best_value("val_accuracy") \
+            if trial.metrics.exists("val_accuracy") else None
+        rows.append({"trial": trial.trial_id, "status": trial.status,
+                     **{k: v for k, v in hp.values.items() if not k.startswith("tuner/")},
+                     "epochs": hp.values.get("tuner/epochs", hypermodel.config.epochs),
+                     "model_kwargs": json.dumps(config.model_kwargs),
+                     "trainable_params": count,
+                     "storage_mb": round(count * BYTES_PER_FLOAT32 / 1e6, 4),
+                     "within_budget": count <= hypermodel.budget,
+                     "val_accuracy": score})
+    return pd.DataFrame(rows)
+
+
+def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: str = "hyperband",
+               max_trials: int = 10, space: str = "budget", data_dir=None,
+               final_epochs: int | None = None, overwrite: bool = False,
+               tune_lr: bool = False, verbose: int = 1):
+    """Searches, writes ``trials.csv`` and ``best_hyperparameters.json``, and (on the
+    chief, or alone) retrains the best model into ``directory/best_run`` for export.
+
+    Returns:
+        The trials table (None on a distributed worker, whose chief reports).
+    """
+    from fmnist_keras.training import FinishedRunError, configure_runtime, datasets_for, train
+
+    directory = Path(directory)
+    configure_runtime(config)
+    splits, datasets = datasets_for(config, data_dir)
+    if datasets["val"] is None:
+        raise ValueError("A search needs a validation hold-out (validation_size > 0); the "
+                         "test set is never its objective.")
+    hypermodel = BudgetHyperModel(family, budget, config,
+                                  math.ceil(len(splits.x_train) / config.batch_size),
+                                  splits.info.num_classes, space, tune_lr)
+    search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
+    search_tuner.search(datasets["train"], validation_data=datasets["val"],
+                        epochs=config.epochs, verbose=verbose)
+    if is_distributed_worker():
+        return None
+    table = trials_table(search_tuner, hypermodel)
+    table.to_csv(directory / "trials.csv", index=False)
+    best_hp = search_tuner.get_best_hyperparameters(1)[0]
+    best_config = dataclasses.replace(hypermodel.trial_config(best_hp),
+                                      epochs=final_epochs or config.epochs)
+    (directory / "best_hyperparameters.json").write_text(json.dumps(
+        {"hyperparameters": best_hp.values, "arch": best_config.arch,
+         "model_kwargs": best_config.model_kwargs, "budget": budget}, indent=2))
+    try:
+        train(best_config, directory / "best_run", data_dir=data_dir,
+              results_table=directory / "best_run_results.csv", overwrite=overwrite)
+    except FinishedRunError:
+        pass  # a resumed search whose best model was already retrained
+    return table
