@@ -75,17 +75,24 @@ class RandomCropWithPadding(_RandomBatchLayer):
         return {**super().get_config(), "padding": self.padding}
 
 
-def _box_mask(height, width, top, left, box_height, box_width):
-    """1 inside the per-image box [top, top+h) x [left, left+w), else 0: (B, H, W, 1)."""
-    rows = tf.range(height)[None, :, None]
-    cols = tf.range(width)[None, None, :]
-    top, left = top[:, None, None], left[:, None, None]
-    inside = ((rows >= top) & (rows < top + box_height[:, None, None])
-              & (cols >= left) & (cols < left + box_width[:, None, None]))
-    return tf.cast(inside, tf.float32)[..., None]
+class _BoxEraser(_RandomBatchLayer):
+    """Base of Cutout and random erasing: fills one box per image, with a probability."""
+
+    def erase(self, images, top, left, box_height, box_width):
+        """Sets the per-image box [top, top+h) x [left, left+w) to ``self.fill`` in the
+        images drawn with ``self.probability``; boxes may reach past the border."""
+        height, width = images.shape[1], images.shape[2]
+        rows = tf.range(height)[None, :, None]
+        cols = tf.range(width)[None, None, :]
+        top, left = top[:, None, None], left[:, None, None]
+        inside = ((rows >= top) & (rows < top + box_height[:, None, None])
+                  & (cols >= left) & (cols < left + box_width[:, None, None]))
+        apply = self._uniform((tf.shape(images)[0],)) < self.probability
+        mask = tf.cast(inside & apply[:, None, None], images.dtype)[..., None]
+        return images * (1.0 - mask) + self.fill * mask
 
 
-class Cutout(_RandomBatchLayer):
+class Cutout(_BoxEraser):
     """Cutout (DeVries & Taylor 2017): one square of side ``size`` set to ``fill``.
 
     With probability ``probability`` per image. The centre is drawn uniformly over the
@@ -109,17 +116,14 @@ class Cutout(_RandomBatchLayer):
         centre_y = tf.cast(tf.floor(self._uniform((batch,), low, high_y)), tf.int32)
         centre_x = tf.cast(tf.floor(self._uniform((batch,), low, high_x)), tf.int32)
         side = tf.fill((batch,), self.size)
-        mask = _box_mask(height, width, centre_y - half, centre_x - half, side, side)
-        apply = tf.cast(self._uniform((batch,)) < self.probability, tf.float32)
-        mask = mask * apply[:, None, None, None]
-        return images * (1.0 - mask) + self.fill * mask
+        return self.erase(images, centre_y - half, centre_x - half, side, side)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "probability": self.probability,
                 "inside": self.inside, "fill": self.fill}
 
 
-class RandomErasing(_RandomBatchLayer):
+class RandomErasing(_BoxEraser):
     """Random erasing (Zhong et al. 2017): with probability ``probability`` per image, a
     rectangle of ``area`` (fraction of the image) and log-uniform ``aspect`` is set to
     ``fill``. Where torchvision retries a box that does not fit, this clips it to the
@@ -144,10 +148,7 @@ class RandomErasing(_RandomBatchLayer):
                       tf.int32)
         left = tf.cast(tf.floor(self._uniform((batch,)) * tf.cast(width - box_w + 1, tf.float32)),
                        tf.int32)
-        mask = _box_mask(height, width, top, left, box_h, box_w)
-        apply = tf.cast(self._uniform((batch,)) < self.probability, tf.float32)
-        mask = mask * apply[:, None, None, None]
-        return images * (1.0 - mask) + self.fill * mask
+        return self.erase(images, top, left, box_h, box_w)
 
     def get_config(self):
         return {**super().get_config(), "probability": self.probability, "area": self.area,
@@ -230,6 +231,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
             batch_images = layer(batch_images, training=True)
         return batch_images, batch_labels
 
-    dataset = dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE,
-                          deterministic=True)
+    # One batch at a time: the layers' seed generators are shared state, and parallel
+    # calls would draw from them in a racy order (a seed would no longer fix a batch).
+    # Sequential augmentation still delivers far more than any model here trains on
+    # (docs/speed.md); prefetch overlaps it with training.
+    dataset = dataset.map(transform, num_parallel_calls=None if before or after else
+                          tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

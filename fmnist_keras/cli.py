@@ -455,3 +455,19 @@ def search_main(argv=None):
         print(table.to_string(index=False))
         print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"
               f"{directory / 'best_run'}")
+
+
+def model_card_main(argv=None):
+    """Write saved_models/NAME/README.md and its confusion matrix from a finished run."""
+    from fmnist_keras.cards import write_model_card
+
+    parser = argparse.ArgumentParser(description=model_card_main.__doc__)
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("model_dir", type=Path, help="saved_models/NAME")
+    parser.add_argument("--command", required=True, help="the command that reproduces the run")
+    parser.add_argument("--benchmark-json", type=Path)
+    add_data_arguments(parser)
+    args = parser.parse_args(argv)
+    with one_line_errors():
+        print(write_model_card(args.run_dir, args.model_dir, args.command,
+                               args.benchmark_json, args.data_dir))

@@ -45,7 +45,7 @@ class TrainConfig:
     cutout_inside: bool = False
     rotation_degrees: float = 7.0
     seed: int = 0
-    mixed_precision: bool = False
+    mixed_precision: bool | str = False   # True: bfloat16 compute; "auto": where it is fast
     jit_compile: bool = False        # XLA on this CPU is 26x slower for mnist_final (docs/speed.md)
     log_test_accuracy: bool = False  # per-epoch test accuracy, for comparison only
 
@@ -97,4 +97,25 @@ def resolve_config(arch: str | None = None, recipe: str | None = None,
     unknown = set(values) - CONFIG_FIELDS
     if unknown:
         raise ValueError(f"Unknown config keys {sorted(unknown)}; known: {sorted(CONFIG_FIELDS)}.")
+    if values.get("mixed_precision") == "auto":
+        values["mixed_precision"] = bfloat16_is_native()
     return TrainConfig(**values)
+
+
+def bfloat16_is_native() -> bool:
+    """Whether bfloat16 compute runs in hardware here: a GPU of compute capability 8.0
+    or newer, or (without a GPU) a CPU with AMX-BF16 or AVX512-BF16. On this project's
+    CPU it trains resnet14s 1.4x faster at the same accuracy (docs/speed.md)."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        capability = tf.config.experimental.get_device_details(gpus[0]).get(
+            "compute_capability", (0, 0))
+        return tuple(capability) >= (8, 0)
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line for line in handle if line.startswith("flags")), "").split()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
