@@ -247,7 +247,20 @@ def report_main(argv=None):
     parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
     parser.add_argument("--out", type=Path, default=Path("results/results.md"))
     parser.add_argument("--curves-dir", type=Path, default=Path("results/curves"))
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="instead: per-epoch test accuracy of these runs beside --reference")
+    parser.add_argument("--reference", type=Path, help="CSV with epoch and test_accuracy")
     args = parser.parse_args(argv)
+    if args.compare:
+        if not args.reference:
+            parser.error("--compare needs --reference")
+        with one_line_errors():
+            histories = {run.name: pd.read_csv(run / "history.csv") for run in args.compare}
+            markdown = results.epoch_comparison(histories, pd.read_csv(args.reference))
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(markdown)
+        print(markdown)
+        return
     with one_line_errors():
         if not args.results_table.exists():
             raise FileNotFoundError(f"{args.results_table} does not exist; train a model "

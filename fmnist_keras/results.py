@@ -54,3 +54,19 @@ def to_markdown(frame: pd.DataFrame) -> str:
             cells.append(str(value))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def epoch_comparison(histories: dict[str, pd.DataFrame], reference: pd.DataFrame) -> str:
+    """Per-epoch test accuracy of runs (``history.csv`` with ``test_accuracy``) beside a
+    reference's (a CSV with ``epoch`` and ``test_accuracy``), as Markdown."""
+    names = list(histories)
+    lines = ["| epoch | reference | " + " | ".join(names) + " |",
+             "| ---: | ---: |" + " ---: |" * len(names)]
+    for _, ref in reference.iterrows():
+        epoch = int(ref["epoch"])
+        cells = []
+        for name in names:
+            rows = histories[name][histories[name]["epoch"] == epoch]
+            cells.append(f"{rows['test_accuracy'].iloc[0]:.4f}" if len(rows) else "")
+        lines.append(f"| {epoch + 1} | {ref['test_accuracy']:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

@@ -164,3 +164,20 @@ def test_report_writes_markdown_and_curves(tmp_path, data_dir):
     assert markdown[2].startswith("| mnist_net | ")
     assert len(markdown) == 3
     assert (tmp_path / "curves" / "run.png").stat().st_size > 1000
+
+
+def test_epoch_comparison_puts_runs_beside_the_reference():
+    from fmnist_keras.results import epoch_comparison
+
+    reference = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.97, 0.98]})
+    run = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.975, 0.9912]})
+    lines = epoch_comparison({"seed0": run}, reference).splitlines()
+    assert lines[0] == "| epoch | reference | seed0 |"
+    assert lines[2:] == ["| 1 | 0.9700 | 0.9750 |", "| 2 | 0.9800 | 0.9912 |"]
+
+
+def test_auto_mixed_precision_resolves_to_a_boolean():
+    assert resolve_config("mnist_final").mixed_precision is False
+    auto = resolve_config("resnet14s").mixed_precision
+    assert isinstance(auto, bool)
+    assert resolve_config("resnet14s", overrides={"mixed_precision": False}).mixed_precision is False
