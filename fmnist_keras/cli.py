@@ -91,6 +91,8 @@ def train_parser():
     parser.add_argument("--jit-compile", action=argparse.BooleanOptionalAction, help="XLA")
     parser.add_argument("--log-test-accuracy", action=argparse.BooleanOptionalAction,
                         help="also log test accuracy per epoch (comparison only, never selection)")
+    parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction,
+                        help="also report test accuracy averaged over each image and its mirror")
     add_data_arguments(parser)
     parser.add_argument("--run-dir", type=Path,
                         help="default: runs/<arch>_<recipe>_seed<seed>_<config hash>")
@@ -111,7 +113,8 @@ CONFIG_FLAGS = ("dataset", "split", "validation_size", "max_train_samples", "epo
                 "batch_size", "optimizer", "lr", "momentum", "nesterov", "schedule",
                 "milestones", "step_size", "gamma", "min_lr", "warmup_epochs", "weight_decay",
                 "weight_decay_mode", "augment", "crop_padding", "cutout_size",
-                "cutout_inside", "seed", "mixed_precision", "jit_compile", "log_test_accuracy")
+                "cutout_inside", "seed", "mixed_precision", "jit_compile", "log_test_accuracy",
+                "test_time_flip")
 
 
 def check_contradictions(parser, args, config):

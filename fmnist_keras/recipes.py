@@ -48,6 +48,7 @@ class TrainConfig:
     mixed_precision: bool | str = False   # True: bfloat16 compute; "auto": where it is fast
     jit_compile: bool = False        # XLA on this CPU is 26x slower for mnist_final (docs/speed.md)
     log_test_accuracy: bool = False  # per-epoch test accuracy, for comparison only
+    test_time_flip: bool = False     # also report test accuracy with flip averaging
 
     def augment_options(self) -> dict:
         return {"crop_padding": self.crop_padding, "cutout_size": self.cutout_size,

@@ -284,6 +284,19 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
                       replicas=strategy.num_replicas_in_sync)
 
 
+def flip_tta_accuracy(model, dataset) -> float:
+    """Accuracy of the mean softmax over each image and its mirror image (test-time
+    augmentation with a horizontal flip), for models trained with flips."""
+    correct = total = 0
+    for images, labels in dataset:
+        probabilities = (tf.nn.softmax(model(images, training=False))
+                         + tf.nn.softmax(model(images[:, :, ::-1], training=False)))
+        correct += int(tf.reduce_sum(tf.cast(
+            tf.argmax(probabilities, axis=-1, output_type=tf.int32) == labels, tf.int32)))
+        total += int(tf.shape(labels)[0])
+    return correct / total
+
+
 def finish_run(config, run_dir: Path, splits, datasets, results_table, replicas=1) -> dict:
     """Evaluates the selected model on the test set once and writes the results."""
     history = pd.read_csv(run_dir / "history.csv")
@@ -301,6 +314,7 @@ def finish_run(config, run_dir: Path, splits, datasets, results_table, replicas=
         "selected_epoch": int(best_row["epoch"]) + 1,
         "epochs": int(len(history)),
         "time_per_epoch_s": float(history["epoch_time_s"].mean()),
+        "training_minutes": float(history["epoch_time_s"].sum() / 60),
         "inference_ms_batch1": benchmark.keras_batch1_latency_ms(selected),
         "batch_size": config.batch_size,
         "recipe": config.recipe or "",
@@ -311,6 +325,8 @@ def finish_run(config, run_dir: Path, splits, datasets, results_table, replicas=
         "replicas": replicas,
         "run_dir": str(run_dir),
     }
+    if config.test_time_flip:
+        row["test_accuracy_flip_tta"] = flip_tta_accuracy(selected, datasets["test"])
     if "test_accuracy" in history:
         # The references' way (best epoch chosen on the test set), for comparison only.
         row["best_test_accuracy_reference_style"] = float(history["test_accuracy"].max())

@@ -181,3 +181,13 @@ def test_auto_mixed_precision_resolves_to_a_boolean():
     auto = resolve_config("resnet14s").mixed_precision
     assert isinstance(auto, bool)
     assert resolve_config("resnet14s", overrides={"mixed_precision": False}).mixed_precision is False
+
+
+def test_flip_tta_accuracy_of_a_mirror_invariant_model():
+    import tensorflow as tf
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.GlobalAveragePooling2D(),
+                              keras.layers.Dense(2, kernel_initializer="ones")])
+    images = np.ones((4, 28, 28, 1), "float32")
+    dataset = tf.data.Dataset.from_tensor_slices((images, np.array([0, 0, 1, 1], "int32"))).batch(2)
+    assert training.flip_tta_accuracy(model, dataset) == 0.5   # ties go to class 0
