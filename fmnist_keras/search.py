@@ -181,7 +181,8 @@ class BudgetHyperModel(kt.HyperModel):
         return build_and_compile(config, _Classes(self.num_classes), self.steps_per_epoch)
 
     def fit(self, hp, model, *args, **kwargs):
-        return model.fit(*args, **kwargs)
+        # The tf.data pipeline shuffles (seeded); Keras' own shuffle flag does not apply.
+        return model.fit(*args, shuffle=False, **kwargs)
 
 
 @dataclasses.dataclass(frozen=True)
