@@ -6,39 +6,19 @@ import json
 from pathlib import Path
 
 import keras
-import matplotlib
+import numpy as np
+import pandas as pd
+import yaml
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the headless backend)
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import yaml  # noqa: E402
-
-from fmnist_keras import augment, data  # noqa: E402
-from fmnist_keras.models.analysis import parameter_counts  # noqa: E402
+from fmnist_keras import augment, data, plots
+from fmnist_keras.models.analysis import parameter_counts
 
 
-def confusion_matrix(labels, predictions, num_classes) -> np.ndarray:
+def count_confusions(labels, predictions, num_classes) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (labels, predictions), 1)
     return matrix
-
-
-def plot_confusion(matrix, class_names, path) -> Path:
-    figure, axis = plt.subplots(figsize=(7, 6))
-    image = axis.imshow(matrix, cmap="Blues")
-    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
-    axis.set_yticks(range(len(class_names)), class_names)
-    axis.set_xlabel("predicted")
-    axis.set_ylabel("true")
-    for (row, column), count in np.ndenumerate(matrix):
-        axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
-                  color="white" if count > matrix.max() / 2 else "black")
-    figure.colorbar(image)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return Path(path)
 
 
 def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None) -> Path:
@@ -57,8 +37,8 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
                               config["seed"], data_dir)
     test = augment.make_dataset(splits.x_test, splits.y_test, splits.info, 500)
     predictions = model.predict(test, verbose=0).argmax(axis=1)
-    matrix = confusion_matrix(splits.y_test, predictions, splits.info.num_classes)
-    plot_confusion(matrix, splits.info.class_names, model_dir / "confusion_matrix.png")
+    matrix = count_confusions(splits.y_test, predictions, splits.info.num_classes)
+    plots.confusion_matrix(matrix, splits.info.class_names, model_dir / "confusion_matrix.png")
     per_class = matrix.diagonal() / matrix.sum(axis=1)
     counts = parameter_counts(model)
 

@@ -58,6 +58,21 @@ def training_curves(history: pd.DataFrame, title: str, path) -> Path:
     return _save(figure, path)
 
 
+def confusion_matrix(matrix, class_names, path) -> Path:
+    """A confusion matrix (rows: true class, columns: predicted) with its counts."""
+    figure, axis = plt.subplots(figsize=(7, 6))
+    image = axis.imshow(matrix, cmap="Blues")
+    axis.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    for (row, column), count in np.ndenumerate(matrix):
+        axis.text(column, row, str(count), ha="center", va="center", fontsize=7,
+                  color="white" if count > matrix.max() / 2 else "black")
+    figure.colorbar(image)
+    return _save(figure, path)
+
+
 def _save(figure, path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

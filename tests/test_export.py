@@ -161,3 +161,23 @@ def test_image_files_look_like_fashion_mnist(tmp_path):
     image = serving.load_image_file(path)
     assert image.shape == (28, 28) and image.dtype == np.uint8
     assert image[0, 0] < 30 and image[14, 14] > 200   # inverted: light object, dark ground
+
+
+def test_model_card_from_a_finished_run(tmp_path, data_dir):
+    from fmnist_keras import training
+    from fmnist_keras.cards import count_confusions, write_model_card
+    from fmnist_keras.recipes import resolve_config
+
+    config = resolve_config("mnist_net", recipe="mnist_final", overrides={
+        "epochs": 1, "max_train_samples": 256, "validation_size": 128,
+        "model_kwargs": {"channels": [4] * 7}})
+    run = tmp_path / "run"
+    training.train(config, run, data_dir=data_dir, results_table=tmp_path / "r.csv", verbose=0)
+    card = write_model_card(run, tmp_path / "saved_models" / "tiny", "python scripts/train.py ...",
+                            data_dir=data_dir)
+    text = card.read_text()
+    assert text.startswith("# tiny\n")
+    assert "| trainable parameters | " in text and "python scripts/train.py ..." in text
+    assert text.count("\n| 7 | ") == 1                         # one row per class
+    assert (card.parent / "confusion_matrix.png").stat().st_size > 1000
+    assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
