@@ -77,3 +77,11 @@ def test_free_space_rejects_over_budget_points_without_training(tmp_path, data_d
     assert (rejected["trainable_params"] > 12000).all()
     assert rejected["val_accuracy"].isna().all()     # never trained, never scored
     assert (completed["trainable_params"] <= 12000).all()
+
+
+@pytest.mark.parametrize("tuner", search.TUNERS)
+def test_every_tuner_builds_with_the_installed_extras(tuner, tmp_path):
+    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 4, 10)
+    built = search.make_tuner(hypermodel, tuner, tmp_path, max_trials=2)
+    assert built.oracle.objective.name == "val_accuracy"
+    assert built.oracle.max_consecutive_failed_trials > 3
