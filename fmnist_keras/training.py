@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import sys
 import time
@@ -92,6 +93,22 @@ class EpochExtras(keras.callbacks.Callback):
         if self.test_dataset is not None:
             logs["test_accuracy"] = float(
                 self.model.evaluate(self.test_dataset, verbose=0, return_dict=True)["accuracy"])
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that saves to ``<name>.partial.keras`` and renames it into place,
+    so an interruption during a save never leaves a truncated ``best.keras`` or
+    ``last.keras`` behind (the previous one stays until the new one is complete)."""
+
+    def __init__(self, filepath, **kwargs):
+        self.final_path = Path(filepath)
+        super().__init__(str(self.final_path.with_suffix(".partial.keras")), **kwargs)
+
+    def _save_model(self, epoch, batch, logs):
+        super()._save_model(epoch, batch, logs)
+        partial = Path(self.filepath)
+        if partial.exists():
+            os.replace(partial, self.final_path)
 
 
 class EpochSummary(keras.callbacks.Callback):
@@ -269,10 +286,9 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         # resumes into the evaluation instead of training again; removed after it.
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True,
                                          delete_checkpoint=False),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "best.keras"), monitor=monitor,
-                                        mode="max", save_best_only=True,
-                                        initial_value_threshold=best_so_far),
-        keras.callbacks.ModelCheckpoint(str(run_dir / "last.keras")),
+        AtomicModelCheckpoint(run_dir / "best.keras", monitor=monitor, mode="max",
+                              save_best_only=True, initial_value_threshold=best_so_far),
+        AtomicModelCheckpoint(run_dir / "last.keras"),
         keras.callbacks.TensorBoard(str(run_dir / "tensorboard")),
         keras.callbacks.ProgbarLogger(),  # placed here so it ends its line before the summary
         EpochSummary(config.epochs),

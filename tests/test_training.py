@@ -41,6 +41,7 @@ def test_one_epoch_run_writes_run_dir_and_results_row(tmp_path, data_dir):
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").rglob("events.out.tfevents*"))
     assert not (run / "backup").exists()
+    assert not list(run.glob("*.partial.keras"))
     results = pd.read_csv(table)
     assert len(results) == 1
     assert results.loc[0, "network"] == "mnist_net"
