@@ -112,7 +112,7 @@ def test_wrong_magic_number_names_the_file(tmp_path):
 
 
 def test_count_mismatch_names_both_files(tmp_path):
-    folder = _fake_dataset(tmp_path / "mnist", train=20, train_labels=19)
+    _fake_dataset(tmp_path / "mnist", train=20, train_labels=19)
     data.read_idx_folder.cache_clear()
     with pytest.raises(data.DataError, match="20 images but .*19 labels"):
         data.load_arrays("mnist", data_dir=tmp_path, download=False)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from fmnist_keras import training
+from fmnist_keras.data import DATASETS
 from fmnist_keras.recipes import resolve_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_existing_run_dir_is_never_overwritten(tmp_path, data_dir):
 def test_coupled_weight_decay_is_l2_on_every_parameter(data_dir):
     config = tiny_config(weight_decay=1e-2)
     training.configure_runtime(config)
-    model = training.build_and_compile(config, __import__("fmnist_keras.data").data.DATASETS["mnist"], 4)
+    model = training.build_and_compile(config, DATASETS["mnist"], 4)
     expected = 0.5 * 1e-2 * sum(float(np.sum(np.square(v))) for v in model.trainable_variables)
     assert len(model.losses) == len(model.trainable_variables)
     assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
