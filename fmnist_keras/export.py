@@ -37,8 +37,28 @@ def next_version(model_dir: Path) -> int:
     return max(versions, default=0) + 1
 
 
+def float32_copy(model):
+    """``model`` with every layer computing in float32, sharing nothing with it.
+
+    Models trained with ``--mixed-precision`` compute in bfloat16; their variables are
+    float32 already, so the copy is exact. A float32 graph is what batch-1 inference on
+    a CPU wants, and TFLite cannot convert the bfloat16 casts.
+    """
+    if all(layer.compute_dtype == "float32" for layer in model.layers):
+        return model
+
+    def clone_in_float32(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=clone_in_float32)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
 def serving_archive(model, info: DatasetInfo) -> keras.export.ExportArchive:
-    """An ExportArchive of ``model`` with the raw-image signatures described above."""
+    """An ExportArchive of ``model`` (in float32) with the raw-image signatures
+    described above."""
+    model = float32_copy(model)
     normalise = Normalization(info.mean, info.std)
     class_names = tf.constant(info.class_names)
     height, width = model.input_shape[1:3]

@@ -181,3 +181,26 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
     assert text.count("\n| 7 | ") == 1                         # one row per class
     assert (card.parent / "confusion_matrix.png").stat().st_size > 1000
     assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
+
+
+def test_bfloat16_model_serves_in_float32_and_converts_to_tflite(trained, tmp_path):
+    model, images = trained
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        bf16_model = build_model("mnist_net", channels=(4, 8, 4, 8, 8, 8, 8))
+    finally:
+        keras.config.set_dtype_policy("float32")
+    bf16_model.set_weights(model.get_weights())
+    assert bf16_model.layers[1].compute_dtype == "bfloat16"
+    exported = export_for_serving(bf16_model, INFO, "m", base_dir=tmp_path)
+    served = tf.saved_model.load(str(exported)).signatures["serving_default"](
+        images=tf.constant(images))
+    # float32 weights are shared exactly, so the export matches the float32 model.
+    np.testing.assert_allclose(served["probabilities"], keras_probabilities(model, images),
+                               atol=1e-5)
+    converter = tf.lite.TFLiteConverter.from_saved_model(
+        str(exported), signature_keys=["serving_default"])
+    runner = tf.lite.Interpreter(model_content=converter.convert()).get_signature_runner(
+        "serving_default")
+    np.testing.assert_allclose(runner(images=images)["probabilities"],
+                               served["probabilities"], atol=1e-5)
