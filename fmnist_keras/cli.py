@@ -240,6 +240,12 @@ def plot_data_main(argv=None):
 # ------------------------------------------------------------------------ report
 
 
+def _write_markdown(path: Path, markdown: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown)
+    print(markdown)
+
+
 def report_main(argv=None):
     """The results table as Markdown, and training curves of the runs as PNG."""
     import pandas as pd
@@ -253,17 +259,24 @@ def report_main(argv=None):
     parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN_DIR",
                         help="instead: per-epoch test accuracy of these runs beside --reference")
     parser.add_argument("--reference", type=Path, help="CSV with epoch and test_accuracy")
+    parser.add_argument("--seeds", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="instead: one row per run (seed) and the median, to --out")
+    parser.add_argument("--threshold", type=float,
+                        help="with --seeds: count the runs at or above it at the last epoch")
     args = parser.parse_args(argv)
+    if args.seeds:
+        with one_line_errors():
+            markdown = results.seed_summary(
+                [json.loads((run / "results.json").read_text()) for run in args.seeds],
+                args.threshold)
+        return _write_markdown(args.out, markdown)
     if args.compare:
         if not args.reference:
             parser.error("--compare needs --reference")
         with one_line_errors():
             histories = {run.name: pd.read_csv(run / "history.csv") for run in args.compare}
             markdown = results.epoch_comparison(histories, pd.read_csv(args.reference))
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(markdown)
-        print(markdown)
-        return
+        return _write_markdown(args.out, markdown)
     with one_line_errors():
         if not args.results_table.exists():
             raise FileNotFoundError(f"{args.results_table} does not exist; train a model "

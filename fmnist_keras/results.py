@@ -70,3 +70,36 @@ def epoch_comparison(histories: dict[str, pd.DataFrame], reference: pd.DataFrame
             cells.append(f"{rows['test_accuracy'].iloc[0]:.4f}" if len(rows) else "")
         lines.append(f"| {epoch + 1} | {ref['test_accuracy']:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+SEED_COLUMNS = {
+    "seed": "seed",
+    "selected_epoch": "selected epoch (validation)",
+    "test_accuracy": "test accuracy, selected model",
+    "last_epoch_test_accuracy": "test accuracy, last epoch",
+    "training_minutes": "training minutes",
+}
+
+
+def seed_summary(results: list[dict], threshold: float | None = None) -> str:
+    """Markdown: one row per run (its ``results.json``) and a median row, plus how many
+    runs reach ``threshold`` at the last epoch."""
+    frame = pd.DataFrame(results)
+    missing = [c for c in SEED_COLUMNS if c not in frame or frame[c].isna().any()]
+    if missing:
+        raise ValueError(f"results lack {', '.join(missing)}; the last-epoch test accuracy "
+                         "needs runs trained with --log-test-accuracy.")
+    frame = frame[list(SEED_COLUMNS)].sort_values("seed")
+    lines = ["| " + " | ".join(SEED_COLUMNS.values()) + " |", "|" + " ---: |" * len(SEED_COLUMNS)]
+    for _, row in frame.iterrows():
+        lines.append(f"| {row['seed']:.0f} | {row['selected_epoch']:.0f} | {row['test_accuracy']:.4f} "
+                     f"| {row['last_epoch_test_accuracy']:.4f} | {row['training_minutes']:.1f} |")
+    median = frame.median()
+    lines.append(f"| median | | {median['test_accuracy']:.4f} "
+                 f"| {median['last_epoch_test_accuracy']:.4f} | {median['training_minutes']:.1f} |")
+    text = "\n".join(lines) + "\n"
+    if threshold is not None:
+        reached = int((frame["last_epoch_test_accuracy"] >= threshold).sum())
+        text += (f"\n{reached} of {len(frame)} runs reach {threshold:.2%} or more at the "
+                 f"last epoch (lowest {frame['last_epoch_test_accuracy'].min():.4f}).\n")
+    return text
