@@ -81,6 +81,7 @@ def train_parser():
     parser.add_argument("--warmup-epochs", type=float)
     parser.add_argument("--weight-decay", type=float)
     parser.add_argument("--weight-decay-mode", choices=["coupled", "decoupled"])
+    parser.add_argument("--label-smoothing", type=float, help="0 (default) to 1")
     parser.add_argument("--augment", help="comma list of rotate,crop,flip,cutout,erase, or none")
     parser.add_argument("--crop-padding", type=int)
     parser.add_argument("--cutout-size", type=int)
@@ -112,7 +113,7 @@ def train_parser():
 CONFIG_FLAGS = ("dataset", "split", "validation_size", "max_train_samples", "epochs",
                 "batch_size", "optimizer", "lr", "momentum", "nesterov", "schedule",
                 "milestones", "step_size", "gamma", "min_lr", "warmup_epochs", "weight_decay",
-                "weight_decay_mode", "augment", "crop_padding", "cutout_size",
+                "weight_decay_mode", "label_smoothing", "augment", "crop_padding", "cutout_size",
                 "cutout_inside", "seed", "mixed_precision", "jit_compile", "log_test_accuracy",
                 "test_time_flip")
 

@@ -44,7 +44,8 @@ def train_multiworker(config: TrainConfig, run_dir, data_dir=None,
     Returns:
         The per-epoch history (loss, accuracy, val_accuracy, epoch_time_s).
     """
-    from fmnist_keras.training import build_and_compile, configure_runtime, datasets_for
+    from fmnist_keras.training import (SparseCrossentropy, build_and_compile,
+                                       configure_runtime, datasets_for)
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     configure_runtime(config)
@@ -58,7 +59,7 @@ def train_multiworker(config: TrainConfig, run_dir, data_dir=None,
         optimizer.build(model.trainable_variables)
         train_accuracy = keras.metrics.SparseCategoricalAccuracy()
         val_accuracy = keras.metrics.SparseCategoricalAccuracy()
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    loss_fn = SparseCrossentropy(config.label_smoothing, reduction=None)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

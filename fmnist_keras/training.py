@@ -156,12 +156,33 @@ def apply_coupled_weight_decay(model, weight_decay: float) -> None:
         variable.regularizer = keras.regularizers.L2(weight_decay / 2)
 
 
+@keras.saving.register_keras_serializable(package="fmnist_keras")
+class SparseCrossentropy(keras.losses.Loss):
+    """Cross-entropy from logits on integer labels, with optional label smoothing
+    (Keras' sparse loss has none; its dense one needs one-hot labels, which the
+    accuracy metric and the pipelines would then have to carry)."""
+
+    def __init__(self, label_smoothing: float = 0.0, name="sparse_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        num_classes = keras.ops.shape(y_pred)[-1]
+        labels = keras.ops.one_hot(keras.ops.reshape(keras.ops.cast(y_true, "int32"), [-1]),
+                                   num_classes, dtype=y_pred.dtype)
+        return keras.losses.categorical_crossentropy(
+            labels, y_pred, from_logits=True, label_smoothing=self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
 def build_and_compile(config: TrainConfig, info: data.DatasetInfo, steps_per_epoch: int):
     model = build_model(config.arch, num_classes=info.num_classes, **config.model_kwargs)
     if config.weight_decay and config.weight_decay_mode == "coupled":
         apply_coupled_weight_decay(model, config.weight_decay)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  loss=SparseCrossentropy(config.label_smoothing),
                   metrics=["accuracy"], jit_compile=config.jit_compile)
     return model
 

@@ -212,3 +212,18 @@ def test_flip_tta_accuracy_of_a_mirror_invariant_model():
     images = np.ones((4, 28, 28, 1), "float32")
     dataset = tf.data.Dataset.from_tensor_slices((images, np.array([0, 0, 1, 1], "int32"))).batch(2)
     assert training.flip_tta_accuracy(model, dataset) == 0.5   # ties go to class 0
+
+
+def test_sparse_crossentropy_smooths_integer_labels():
+    logits = np.array([[2.0, 0.0, -1.0], [0.5, 0.5, 3.0]], np.float32)
+    labels = np.array([0, 2])
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    np.testing.assert_allclose(training.SparseCrossentropy(reduction=None)(labels, logits),
+                               plain(labels, logits), rtol=1e-6)
+    smoothed = training.SparseCrossentropy(0.3, reduction=None)(labels, logits)
+    # smoothing 0.3 over 3 classes: targets 0.8 / 0.1 / 0.1
+    log_probs = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    targets = np.full((2, 3), 0.1)
+    targets[[0, 1], labels] = 0.8
+    np.testing.assert_allclose(smoothed, -(targets * log_probs).sum(axis=1), rtol=1e-5)
+    assert resolve_config(recipe="speedrun_resnet8").label_smoothing == 0.1
