@@ -21,18 +21,35 @@ def count_confusions(labels, predictions, num_classes) -> np.ndarray:
     return matrix
 
 
-def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None) -> Path:
+def accuracy_rows(checkpoint, results, history, test_accuracy) -> list[str]:
+    """The card's accuracy rows for the exported checkpoint; ``test_accuracy`` is the
+    card's own evaluation of it."""
+    if checkpoint == "best":
+        return [f"| test accuracy (selected epoch {results['selected_epoch']}, evaluated once) "
+                f"| {test_accuracy:.4f} |",
+                f"| validation accuracy (selected) | {results['val_accuracy']:.4f} |"]
+    return [f"| test accuracy (last epoch, {results['epochs']}; no selection) "
+            f"| {test_accuracy:.4f} |",
+            f"| validation accuracy (last epoch) | {history['val_accuracy'].iloc[-1]:.4f} |"]
+
+
+def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None,
+                     checkpoint: str = "best") -> Path:
     """Writes ``model_dir/README.md`` and ``model_dir/confusion_matrix.png``.
 
     ``model_dir`` is ``saved_models/NAME`` (TF Serving ignores non-numeric entries);
     the figures come from the run's selected model on the full test set and from
     ``benchmark_json`` (``scripts/benchmark_inference.py --json``) when given.
+    ``checkpoint`` is the exported one: ``best`` (selected on validation) or ``last``
+    (the last epoch, for goals stated at the last epoch).
     """
+    if checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last'; received {checkpoint!r}.")
     run_dir, model_dir = Path(run_dir), Path(model_dir)
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     results = json.loads((run_dir / "results.json").read_text())
     history = pd.read_csv(run_dir / "history.csv")
-    model = keras.saving.load_model(run_dir / "best.keras")
+    model = keras.saving.load_model(run_dir / f"{checkpoint}.keras")
     splits = data.load_splits(config["dataset"], config["split"], config["validation_size"],
                               config["seed"], data_dir)
     test = augment.make_dataset(splits.x_test, splits.y_test, splits.info, 500)
@@ -54,9 +71,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         f"| trainable parameters | {counts.trainable:,} |",
         f"| parameters with BN statistics (Keras) | {counts.total:,} |",
         f"| float32 storage | {counts.storage_mb:.4f} MB |",
-        f"| test accuracy (selected epoch {results['selected_epoch']}, evaluated once) | "
-        f"{results['test_accuracy']:.4f} |",
-        f"| validation accuracy (selected) | {results['val_accuracy']:.4f} |",
+        *accuracy_rows(checkpoint, results, history, matrix.trace() / matrix.sum()),
         f"| epochs | {results['epochs']} |",
         f"| training time | {history['epoch_time_s'].sum() / 60:.1f} min on this CPU "
         f"({results['time_per_epoch_s']:.1f} s per epoch) |",
@@ -67,7 +82,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         for row in bench["rows"]:
             lines.append(f"| batch-1 latency, {row['format']} (p50 / p99) | "
                          f"{row['p50_ms']:.3f} / {row['p99_ms']:.3f} ms ({row['device']}) |")
-    if "last_epoch_test_accuracy" in results:
+    if "last_epoch_test_accuracy" in results and checkpoint == "best":
         lines.append(f"| test accuracy at the last epoch (logged for comparison only) | "
                      f"{results['last_epoch_test_accuracy']:.4f} |")
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),

@@ -344,18 +344,25 @@ def benchmark_training_main(argv=None):
 # ------------------------------------------------------------------------ export
 
 
-def load_trained(source):
-    """A Keras model and its dataset name from a run directory (its ``best.keras``
-    and ``config.yaml``) or a ``.keras`` file (dataset: fashion_mnist unless told)."""
+def add_checkpoint_argument(parser):
+    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                        help="a run directory's model: selected on validation (best) or "
+                        "the last epoch's")
+
+
+def load_trained(source, checkpoint: str = "best"):
+    """A Keras model and its dataset name from a run directory (its ``best.keras``, or
+    ``last.keras``, and ``config.yaml``) or a ``.keras`` file (dataset: fashion_mnist
+    unless told)."""
     import keras
 
     source = Path(source)
     if source.is_dir():
         config = yaml.safe_load((source / "config.yaml").read_text()) \
             if (source / "config.yaml").exists() else {}
-        path = source / "best.keras"
+        path = source / f"{checkpoint}.keras"
         if not path.exists():
-            raise FileNotFoundError(f"{source} has no best.keras; is it a finished run?")
+            raise FileNotFoundError(f"{source} has no {checkpoint}.keras; is it a finished run?")
         return keras.saving.load_model(path), config.get("dataset")
     if source.suffix != ".keras" or not source.exists():
         raise FileNotFoundError(f"{source}: expected a run directory or an existing .keras file.")
@@ -373,9 +380,10 @@ def export_main(argv=None):
     parser.add_argument("--dataset", choices=sorted(data.DATASETS),
                         help="normalisation and class names (default: the run's dataset)")
     parser.add_argument("--base-dir", type=Path, default=Path("saved_models"))
+    add_checkpoint_argument(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
-        model, run_dataset = load_trained(args.source)
+        model, run_dataset = load_trained(args.source, args.checkpoint)
         info = data.dataset_info(args.dataset or run_dataset or "fashion_mnist")
         target = export_for_serving(model, info, args.name, args.base_dir, args.version)
         config_path = write_models_config(args.base_dir)
@@ -496,8 +504,9 @@ def model_card_main(argv=None):
     parser.add_argument("model_dir", type=Path, help="saved_models/NAME")
     parser.add_argument("--command", required=True, help="the command that reproduces the run")
     parser.add_argument("--benchmark-json", type=Path)
+    add_checkpoint_argument(parser)
     add_data_arguments(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
         print(write_model_card(args.run_dir, args.model_dir, args.command,
-                               args.benchmark_json, args.data_dir))
+                               args.benchmark_json, args.data_dir, args.checkpoint))

@@ -181,6 +181,13 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
     assert text.count("\n| 7 | ") == 1                         # one row per class
     assert (card.parent / "confusion_matrix.png").stat().st_size > 1000
     assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
+    results = json.loads((run / "results.json").read_text())
+    assert f"evaluated once) | {results['test_accuracy']:.4f} |" in text
+    last = write_model_card(run, tmp_path / "saved_models" / "last", "cmd", data_dir=data_dir,
+                            checkpoint="last").read_text()
+    assert "| test accuracy (last epoch, 1; no selection) | " in last
+    with pytest.raises(ValueError, match="checkpoint must be 'best' or 'last'"):
+        write_model_card(run, tmp_path / "x", "cmd", data_dir=data_dir, checkpoint="final")
 
 
 def test_bfloat16_model_serves_in_float32_and_converts_to_tflite(trained, tmp_path):
