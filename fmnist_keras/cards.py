@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import yaml
 
 from fmnist_keras import augment, data, plots
 from fmnist_keras.models.analysis import parameter_counts
+from fmnist_keras.training import load_checkpoint
 
 
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
@@ -49,7 +49,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
     results = json.loads((run_dir / "results.json").read_text())
     history = pd.read_csv(run_dir / "history.csv")
-    model = keras.saving.load_model(run_dir / f"{checkpoint}.keras")
+    model = load_checkpoint(run_dir / f"{checkpoint}.keras")
     splits = data.load_splits(config["dataset"], config["split"], config["validation_size"],
                               config["seed"], data_dir)
     test = augment.make_dataset(splits.x_test, splits.y_test, splits.info, 500)

@@ -354,7 +354,7 @@ def load_trained(source, checkpoint: str = "best"):
     """A Keras model and its dataset name from a run directory (its ``best.keras``, or
     ``last.keras``, and ``config.yaml``) or a ``.keras`` file (dataset: fashion_mnist
     unless told)."""
-    import keras
+    from fmnist_keras.training import load_checkpoint
 
     source = Path(source)
     if source.is_dir():
@@ -363,10 +363,10 @@ def load_trained(source, checkpoint: str = "best"):
         path = source / f"{checkpoint}.keras"
         if not path.exists():
             raise FileNotFoundError(f"{source} has no {checkpoint}.keras; is it a finished run?")
-        return keras.saving.load_model(path), config.get("dataset")
+        return load_checkpoint(path), config.get("dataset")
     if source.suffix != ".keras" or not source.exists():
         raise FileNotFoundError(f"{source}: expected a run directory or an existing .keras file.")
-    return keras.saving.load_model(source), None
+    return load_checkpoint(source), None
 
 
 def export_main(argv=None):

@@ -177,6 +177,13 @@ class SparseCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
+def load_checkpoint(path, compile: bool = False):
+    """A ``.keras`` checkpoint of a run, for inference by default. Importing this module
+    registers the custom loss, and ``fmnist_keras.models`` the custom layers, so any
+    run's checkpoint loads."""
+    return keras.saving.load_model(path, compile=compile)
+
+
 def build_and_compile(config: TrainConfig, info: data.DatasetInfo, steps_per_epoch: int):
     model = build_model(config.arch, num_classes=info.num_classes, **config.model_kwargs)
     if config.weight_decay and config.weight_decay_mode == "coupled":
