@@ -81,7 +81,8 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         bench = json.loads(Path(benchmark_json).read_text())
         for row in bench["rows"]:
             lines.append(f"| batch-1 latency, {row['format']} (p50 / p99) | "
-                         f"{row['p50_ms']:.3f} / {row['p99_ms']:.3f} ms ({row['device']}) |")
+                         f"{row['p50_ms']:.3f} / {row['p99_ms']:.3f} ms ({row['device']}; "
+                         f"`{bench['model']}`) |")
     if "last_epoch_test_accuracy" in results and checkpoint == "best":
         lines.append(f"| test accuracy at the last epoch (logged for comparison only) | "
                      f"{results['last_epoch_test_accuracy']:.4f} |")
