@@ -38,7 +38,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     """Writes ``model_dir/README.md`` and ``model_dir/confusion_matrix.png``.
 
     ``model_dir`` is ``saved_models/NAME`` (TF Serving ignores non-numeric entries);
-    the figures come from the run's selected model on the full test set and from
+    the figures come from the run's exported checkpoint on the full test set and from
     ``benchmark_json`` (``scripts/benchmark_inference.py --json``) when given.
     ``checkpoint`` is the exported one: ``best`` (selected on validation) or ``last``
     (the last epoch, for goals stated at the last epoch).
