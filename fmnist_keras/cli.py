@@ -94,6 +94,10 @@ def train_parser():
                         help="also log test accuracy per epoch (comparison only, never selection)")
     parser.add_argument("--test-time-flip", action=argparse.BooleanOptionalAction,
                         help="also report test accuracy averaged over each image and its mirror")
+    parser.add_argument("--test-time-shift", type=int, metavar="PIXELS",
+                        help="also report test accuracy averaged over views moved this many "
+                             "pixels up, down, left and right (with their mirrors under "
+                             "--test-time-flip)")
     add_data_arguments(parser)
     parser.add_argument("--run-dir", type=Path,
                         help="default: runs/<arch>_<recipe>_seed<seed>_<config hash>")
@@ -115,7 +119,7 @@ CONFIG_FLAGS = ("dataset", "split", "validation_size", "max_train_samples", "epo
                 "milestones", "step_size", "gamma", "min_lr", "warmup_epochs", "weight_decay",
                 "weight_decay_mode", "label_smoothing", "augment", "crop_padding", "cutout_size",
                 "cutout_inside", "seed", "mixed_precision", "jit_compile", "log_test_accuracy",
-                "test_time_flip")
+                "test_time_flip", "test_time_shift")
 
 
 def check_contradictions(parser, args, config):

@@ -49,6 +49,7 @@ class TrainConfig:
     jit_compile: bool = False        # XLA on this CPU is 26x slower for mnist_final (docs/speed.md)
     log_test_accuracy: bool = False  # per-epoch test accuracy, for comparison only
     test_time_flip: bool = False     # also report test accuracy with flip averaging
+    test_time_shift: int = 0         # ... and with views moved this many pixels (0: none)
 
     def augment_options(self) -> dict:
         return {"crop_padding": self.crop_padding, "cutout_size": self.cutout_size,

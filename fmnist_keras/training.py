@@ -328,13 +328,27 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
                       replicas=strategy.num_replicas_in_sync)
 
 
-def flip_tta_accuracy(model, dataset) -> float:
-    """Accuracy of the mean softmax over each image and its mirror image (test-time
-    augmentation with a horizontal flip), for models trained with flips."""
+def shifted(images, dy: int, dx: int, fill: float):
+    """NHWC images moved down by ``dy`` and right by ``dx`` pixels (negative: up, left),
+    with ``fill`` entering at the edges."""
+    pad = max(abs(dy), abs(dx))
+    padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=fill)
+    height, width = images.shape[1], images.shape[2]
+    return padded[:, pad - dy:pad - dy + height, pad - dx:pad - dx + width]
+
+
+def tta_accuracy(model, dataset, flip: bool = True, shift: int = 0, fill: float = 0.0) -> float:
+    """Accuracy of the mean softmax over test-time views of each image (test-time
+    augmentation for models trained with flips and crops): the image, its mirror image
+    (``flip``), and each of those moved ``shift`` pixels up, down, left and right with
+    the background value ``fill`` entering at the edge."""
+    moves = ((shift, 0), (-shift, 0), (0, shift), (0, -shift)) if shift else ()
     correct = total = 0
     for images, labels in dataset:
-        probabilities = (tf.nn.softmax(model(images, training=False))
-                         + tf.nn.softmax(model(images[:, :, ::-1], training=False)))
+        views = [images, images[:, :, ::-1]] if flip else [images]
+        views += [shifted(view, dy, dx, fill) for view in views for dy, dx in moves]
+        probabilities = sum(tf.nn.softmax(tf.cast(model(view, training=False), tf.float32))
+                            for view in views)
         correct += int(tf.reduce_sum(tf.cast(
             tf.argmax(probabilities, axis=-1, output_type=tf.int32) == labels, tf.int32)))
         total += int(tf.shape(labels)[0])
@@ -370,7 +384,13 @@ def finish_run(config, run_dir: Path, splits, datasets, results_table, replicas=
         "run_dir": str(run_dir),
     }
     if config.test_time_flip:
-        row["test_accuracy_flip_tta"] = flip_tta_accuracy(selected, datasets["test"])
+        row["test_accuracy_flip_tta"] = tta_accuracy(selected, datasets["test"])
+    if config.test_time_shift:
+        black = -splits.info.mean / splits.info.std  # a zero pixel, normalised
+        views = "flip_shift" if config.test_time_flip else "shift"
+        row[f"test_accuracy_{views}_tta"] = tta_accuracy(
+            selected, datasets["test"], flip=config.test_time_flip,
+            shift=config.test_time_shift, fill=black)
     if "test_accuracy" in history:
         # The references' way (best epoch chosen on the test set), for comparison only.
         row["best_test_accuracy_reference_style"] = float(history["test_accuracy"].max())

@@ -112,3 +112,60 @@ def test_multiply_adds_of_toy_cnn():
     expected = (28 * 28 * 32 * 9 * 1 + 14 * 14 * 64 * 9 * 32 + 7 * 7 * 128 * 9 * 64
                 + 1152 * 512 + 512 * 10)
     assert multiply_adds(build_model("toy_cnn")) == expected
+
+
+def _bn_pair(x):
+    """Keras' BatchNormalization and ours, built alike with the same scale and offset."""
+    import keras
+
+    from fmnist_keras.models.layers import BatchNormalization
+
+    pair = (keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5),
+            BatchNormalization(momentum=0.9, epsilon=1e-5))
+    for layer in pair:
+        layer.build(x.shape)
+        layer.gamma.assign([1.5, 0.5, 2.0])
+        layer.beta.assign([0.1, -0.2, 0.3])
+    return pair
+
+
+def test_fused_batch_norm_trains_like_keras_and_updates_variance_like_pytorch():
+    import tensorflow as tf
+
+    x = tf.constant(np.random.RandomState(0).randn(4, 5, 5, 3).astype("float32") * 3 + 1)
+    keras_bn, fused_bn = _bn_pair(x)
+    weights = tf.range(3.0)  # a loss that weighs channels differently
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        outputs = [layer(x, training=True) for layer in (keras_bn, fused_bn)]
+        losses = [tf.reduce_sum(y * weights) for y in outputs]
+    np.testing.assert_allclose(outputs[1], outputs[0], atol=1e-5)
+    keras_grads, fused_grads = (tape.gradient(loss, [x, layer.gamma, layer.beta])
+                                for layer, loss in zip((keras_bn, fused_bn), losses))
+    for ours, theirs in zip(fused_grads, keras_grads):
+        np.testing.assert_allclose(ours, theirs, atol=1e-4)
+    np.testing.assert_allclose(fused_bn.moving_mean, keras_bn.moving_mean, atol=1e-6)
+    n = 4 * 5 * 5  # Keras updates with the biased variance, PyTorch (and we) unbiased
+    np.testing.assert_allclose(np.asarray(fused_bn.moving_variance) - 0.9,
+                               (np.asarray(keras_bn.moving_variance) - 0.9) * n / (n - 1),
+                               rtol=1e-5)
+
+
+def test_fused_batch_norm_keeps_bfloat16_and_saves(tmp_path):
+    import keras
+    import tensorflow as tf
+
+    from fmnist_keras.models.layers import BatchNormalization
+
+    model = build_model("resnet14s", widths=[4, 4, 4])
+    assert any(isinstance(layer, BatchNormalization) for layer in model.layers)
+    model.save(tmp_path / "m.keras")
+    images = np.random.RandomState(1).rand(2, 28, 28, 1).astype("float32")
+    np.testing.assert_allclose(keras.saving.load_model(tmp_path / "m.keras")(images),
+                               model(images), atol=1e-6)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        outputs = BatchNormalization()(tf.ones([2, 3, 3, 4], tf.bfloat16), training=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert outputs.dtype == tf.bfloat16

@@ -43,8 +43,46 @@ def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=
                          name=name)(x)
 
 
+@keras.saving.register_keras_serializable(package="fmnist_keras")
+class BatchNormalization(layers.BatchNormalization):
+    """Keras' BatchNormalization with its training step in TensorFlow's fused kernel.
+
+    Keras 3 normalises a training batch with separate moments, cast and arithmetic ops
+    in float32; TensorFlow's one fused kernel (oneDNN on this CPU) trains the ResNets
+    here about 2.5 times faster (docs/speed.md). The parameters, the inference path and
+    the saved weights are Keras' own. The one difference is PyTorch's: the moving
+    variance is updated with the unbiased batch variance, as ``torch.nn.BatchNorm2d``
+    does. Where the kernel does not apply (another backend, inputs that are not NHWC
+    images, masks, renorm, synchronised or frozen layers) it is exactly Keras' layer.
+
+    The class keeps Keras' name because Keras keys saved weights by class name: weights
+    files and training backups stay interchangeable with models built on Keras' layer.
+    """
+
+    FUSED_DTYPES = ("float16", "bfloat16", "float32")
+
+    def _fusable(self, inputs, mask) -> bool:
+        return (keras.backend.backend() == "tensorflow" and len(inputs.shape) == 4
+                and self.axis in (-1, 3) and mask is None and not self.renorm
+                and not self.synchronized and self.trainable
+                and keras.backend.standardize_dtype(inputs.dtype) in self.FUSED_DTYPES)
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self._fusable(inputs, mask)):
+            return super().call(inputs, training=training, mask=mask)
+        channels = inputs.shape[-1]
+        scale = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels])
+        offset = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels])
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            inputs, scale, offset, epsilon=self.epsilon, data_format="NHWC",
+            is_training=True)
+        for moving, batch_value in ((self.moving_mean, mean), (self.moving_variance, variance)):
+            moving.assign(moving * self.momentum + batch_value * (1.0 - self.momentum))
+        return tf.cast(outputs, self.compute_dtype)
+
+
 def batch_norm(x, name):
-    return layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
 
 
 def bn_relu(x, name):

@@ -7,7 +7,8 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fmnist_keras.models.layers import BN_EPSILON, BN_MOMENTUM, check_positive_ints, conv
+from fmnist_keras.models.layers import batch_norm as batch_norm_layer
+from fmnist_keras.models.layers import check_positive_ints, conv
 from fmnist_keras.models.registry import register_family, register_presets
 
 DEFAULT_CHANNELS = (8, 16, 8, 12, 12, 16, 16)
@@ -18,8 +19,7 @@ def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout):
     x = conv(x, filters, kernel_size, padding=padding, name=name)
     x = layers.ReLU(name=f"{name}_relu")(x)
     if batch_norm:
-        x = layers.BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                                      name=f"{name}_bn")(x)
+        x = batch_norm_layer(x, f"{name}_bn")
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return x
