@@ -86,6 +86,12 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     if "last_epoch_test_accuracy" in results and checkpoint == "best":
         lines.append(f"| test accuracy at the last epoch (logged for comparison only) | "
                      f"{results['last_epoch_test_accuracy']:.4f} |")
+    shift = f"{config.get('test_time_shift', 0)}-pixel shift"
+    tta_views = {"test_accuracy_flip_tta": "flip", "test_accuracy_shift_tta": shift,
+                 "test_accuracy_flip_shift_tta": f"flip and {shift}"}
+    if checkpoint == "best":  # test-time augmentation, from the training run's own evaluation
+        lines += [f"| test accuracy with {views} test-time augmentation | {results[key]:.4f} |"
+                  for key, views in tta_views.items() if key in results]
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),
               "```", "", "## Reproduce", "", "```bash", command, "```", "",
               "## Per-class test accuracy", "", "| class | accuracy |", "| --- | ---: |"]

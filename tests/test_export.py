@@ -170,7 +170,7 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
 
     config = resolve_config("mnist_net", recipe="mnist_final", overrides={
         "epochs": 1, "max_train_samples": 256, "validation_size": 128,
-        "model_kwargs": {"channels": [4] * 7}})
+        "model_kwargs": {"channels": [4] * 7}, "test_time_flip": True, "test_time_shift": 1})
     run = tmp_path / "run"
     training.train(config, run, data_dir=data_dir, results_table=tmp_path / "r.csv", verbose=0)
     card = write_model_card(run, tmp_path / "saved_models" / "tiny", "python scripts/train.py ...",
@@ -183,6 +183,8 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
     assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
     results = json.loads((run / "results.json").read_text())
     assert f"evaluated once) | {results['test_accuracy']:.4f} |" in text
+    assert (f"| test accuracy with flip and 1-pixel shift test-time augmentation | "
+            f"{results['test_accuracy_flip_shift_tta']:.4f} |") in text
     last = write_model_card(run, tmp_path / "saved_models" / "last", "cmd", data_dir=data_dir,
                             checkpoint="last").read_text()
     assert "| test accuracy (last epoch, 1; no selection) | " in last
