@@ -49,7 +49,7 @@ class BatchNormalization(layers.BatchNormalization):
 
     Keras 3 normalises a training batch with separate moments, cast and arithmetic ops
     in float32; TensorFlow's one fused kernel (oneDNN on this CPU) trains the ResNets
-    here about 2.5 times faster (docs/speed.md). The parameters, the inference path and
+    here 1.7 times faster in bfloat16 (docs/speed.md). The parameters, the inference path and
     the saved weights are Keras' own. The one difference is PyTorch's: the moving
     variance is updated with the unbiased batch variance, as ``torch.nn.BatchNorm2d``
     does. Where the kernel does not apply (another backend, inputs that are not NHWC
