@@ -79,10 +79,14 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     ]
     if benchmark_json:
         bench = json.loads(Path(benchmark_json).read_text())
+        served = " with flip test-time augmentation" if bench.get("test_time_flip") else ""
         for row in bench["rows"]:
-            lines.append(f"| batch-1 latency, {row['format']} (p50 / p99) | "
+            lines.append(f"| batch-1 latency, {row['format']}{served} (p50 / p99) | "
                          f"{row['p50_ms']:.3f} / {row['p99_ms']:.3f} ms ({row['device']}; "
                          f"`{bench['model']}`) |")
+            if "test_accuracy" in row:
+                lines.append(f"| test accuracy, {row['format']}{served} | "
+                             f"{row['test_accuracy']:.4f} |")
     if "last_epoch_test_accuracy" in results and checkpoint == "best":
         lines.append(f"| test accuracy at the last epoch (logged for comparison only) | "
                      f"{results['last_epoch_test_accuracy']:.4f} |")

@@ -375,7 +375,8 @@ def load_trained(source, checkpoint: str = "best"):
 
 def export_main(argv=None):
     """Export a trained model as a TF Serving SavedModel: saved_models/NAME/VERSION/."""
-    from fmnist_keras.export import export_for_serving, write_models_config
+    from fmnist_keras.export import (TFLITE_FORMATS, calibration_images, export_for_serving,
+                                     write_models_config, write_tflite)
 
     parser = argparse.ArgumentParser(description=export_main.__doc__)
     parser.add_argument("source", type=Path, help="a run directory or a .keras file")
@@ -384,14 +385,25 @@ def export_main(argv=None):
     parser.add_argument("--dataset", choices=sorted(data.DATASETS),
                         help="normalisation and class names (default: the run's dataset)")
     parser.add_argument("--base-dir", type=Path, default=Path("saved_models"))
+    parser.add_argument("--tflite", choices=TFLITE_FORMATS, action="append", default=[],
+                        help="also write saved_models/NAME/VERSION.FORMAT.tflite (int8: "
+                        "calibrated on 500 training images); repeatable")
+    parser.add_argument("--test-time-flip", action="store_true",
+                        help="serve the mean of each image's and its mirror's probabilities")
     add_checkpoint_argument(parser)
+    add_data_arguments(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
         model, run_dataset = load_trained(args.source, args.checkpoint)
         info = data.dataset_info(args.dataset or run_dataset or "fashion_mnist")
-        target = export_for_serving(model, info, args.name, args.base_dir, args.version)
-        config_path = write_models_config(args.base_dir)
-    print(f"{target}\n{config_path}")
+        target = export_for_serving(model, info, args.name, args.base_dir, args.version,
+                                    args.test_time_flip)
+        written = [target, write_models_config(args.base_dir)]
+        for tflite_format in args.tflite:
+            calibration = None if tflite_format == "float32" else calibration_images(
+                data.load_splits(info.name, data_dir=args.data_dir).x_train)
+            written.append(write_tflite(target, tflite_format, calibration))
+    print("\n".join(map(str, written)))
 
 
 def predict_main(argv=None):
@@ -422,24 +434,40 @@ def benchmark_inference_main(argv=None):
     """Batch-1 latency (mean, p50, p90, p99) and throughput of an exported model."""
     import pandas as pd
 
-    from fmnist_keras.benchmark import benchmark_serving
+    from fmnist_keras.benchmark import benchmark_serving, serves_test_time_flip
+    from fmnist_keras.export import calibration_images
 
     parser = argparse.ArgumentParser(description=benchmark_inference_main.__doc__)
     parser.add_argument("model", type=Path, help="saved_models/NAME/VERSION")
     parser.add_argument("--keras-model", type=Path,
                         help="the .keras file or run directory it came from (times Keras too)")
     parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--int8", action="store_true",
+                        help="also time TFLite with int8 weights and activations "
+                        "(calibrated on 500 training images)")
+    parser.add_argument("--accuracy", action="store_true",
+                        help="also score every exported format on the test set")
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS), default="fashion_mnist",
+                        help="for --int8 and --accuracy")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
+    add_data_arguments(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
         keras_model = load_trained(args.keras_model)[0] if args.keras_model else None
-        rows = benchmark_serving(args.model, keras_model, runs=args.runs)
+        splits = data.load_splits(args.dataset, data_dir=args.data_dir) \
+            if args.int8 or args.accuracy else None
+        rows = benchmark_serving(
+            args.model, keras_model, runs=args.runs,
+            calibration_images=calibration_images(splits.x_train) if args.int8 else None,
+            test_set=(splits.x_test, splits.y_test) if args.accuracy else None)
     table = pd.DataFrame(rows)
     print(f"{args.model} on {rows[0]['device']}")
-    print(table.drop(columns="device").round(3).to_string(index=False))
+    print(table.drop(columns="device").round(4).to_string(index=False))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"model": str(args.model), "rows": rows}, indent=2))
+        args.json.write_text(json.dumps({
+            "model": str(args.model), "test_time_flip": serves_test_time_flip(args.model),
+            "rows": rows}, indent=2))
 
 
 # ------------------------------------------------------------------------ search

@@ -213,3 +213,56 @@ def test_bfloat16_model_serves_in_float32_and_converts_to_tflite(trained, tmp_pa
         "serving_default")
     np.testing.assert_allclose(runner(images=images)["probabilities"],
                                served["probabilities"], atol=1e-5)
+
+
+def test_int8_tflite_is_smaller_agrees_with_float_and_is_scored(trained, tmp_path, data_dir):
+    from fmnist_keras.benchmark import benchmark_serving
+    from fmnist_keras.export import calibration_images, tflite_flatbuffer, write_tflite
+
+    model, _ = trained
+    splits = data.load_splits("fashion_mnist", data_dir=data_dir)
+    calibration = calibration_images(splits.x_train, count=64)
+    assert calibration.shape == (64, 28, 28) and calibration.dtype == np.uint8
+    exported = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    path = write_tflite(exported, "int8", calibration)
+    assert path == tmp_path / "m" / "1.int8.tflite"
+    assert path.stat().st_size < len(tflite_flatbuffer(exported))   # int8 weights
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    assert {"int8"} <= {d["dtype"].__name__ for d in interpreter.get_tensor_details()}
+    images, labels = splits.x_test[:200], splits.y_test[:200]
+    int8 = interpreter.get_signature_runner("serving_default")(images=images)
+    served = tf.saved_model.load(str(exported)).signatures["serving_default"](
+        images=tf.constant(images))
+    np.testing.assert_allclose(int8["probabilities"], served["probabilities"], atol=0.1)
+    # the tiny model is barely trained (flat probabilities), so near-ties may flip
+    assert (int8["class_id"] == served["class_id"].numpy()).mean() >= 0.85
+
+    rows = {row["format"]: row for row in benchmark_serving(
+        exported, runs=5, batch_sizes=(4,), calibration_images=calibration,
+        test_set=(images, labels))}
+    assert list(rows) == ["saved_model", "tflite", "tflite_int8"]
+    assert rows["saved_model"]["test_accuracy"] == pytest.approx(
+        (served["class_id"].numpy() == labels).mean())
+    assert rows["tflite_int8"]["test_accuracy"] == pytest.approx((int8["class_id"] == labels).mean())
+    assert rows["tflite_int8"]["p50_ms"] > 0
+    with pytest.raises(ValueError, match="int8 TFLite needs calibration images"):
+        write_tflite(exported, "int8")
+    with pytest.raises(ValueError, match="Unknown TFLite format 'fp16'; known: float32, int8"):
+        write_tflite(exported, "fp16")
+    write_models_config(tmp_path)
+    assert (tmp_path / "models.config").read_text().count("name:") == 1
+
+
+def test_flip_export_serves_the_mean_of_each_image_and_its_mirror(trained, tmp_path):
+    from fmnist_keras.benchmark import serves_test_time_flip
+
+    model, images = trained
+    exported = export_for_serving(model, INFO, "flip", base_dir=tmp_path, test_time_flip=True)
+    serve = tf.saved_model.load(str(exported)).signatures["serving_default"]
+    served = serve(images=tf.constant(images))["probabilities"].numpy()
+    expected = (keras_probabilities(model, images) + keras_probabilities(model, images[:, :, ::-1])) / 2
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    mirrored = serve(images=tf.constant(images[:, :, ::-1]))["probabilities"].numpy()
+    np.testing.assert_allclose(mirrored, served, atol=1e-5)
+    assert serves_test_time_flip(exported)
+    assert not serves_test_time_flip(export_for_serving(model, INFO, "plain", base_dir=tmp_path))
