@@ -447,14 +447,17 @@ def benchmark_inference_main(argv=None):
                         "(calibrated on 500 training images)")
     parser.add_argument("--accuracy", action="store_true",
                         help="also score every exported format on the test set")
-    parser.add_argument("--dataset", choices=sorted(data.DATASETS), default="fashion_mnist",
-                        help="for --int8 and --accuracy")
+    parser.add_argument("--dataset", choices=sorted(data.DATASETS),
+                        help="for --int8 and --accuracy (default: --keras-model's run "
+                        "dataset, else fashion_mnist)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     add_data_arguments(parser)
     args = parser.parse_args(argv)
     with one_line_errors():
-        keras_model = load_trained(args.keras_model)[0] if args.keras_model else None
-        splits = data.load_splits(args.dataset, data_dir=args.data_dir) \
+        keras_model, run_dataset = load_trained(args.keras_model) if args.keras_model \
+            else (None, None)
+        dataset = args.dataset or run_dataset or "fashion_mnist"
+        splits = data.load_splits(dataset, data_dir=args.data_dir) \
             if args.int8 or args.accuracy else None
         rows = benchmark_serving(
             args.model, keras_model, runs=args.runs,
