@@ -29,11 +29,20 @@ import keras
 import keras_tuner as kt
 import pandas as pd
 
+from fmnist_keras.config import TrainConfig
 from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import BYTES_PER_FLOAT32, parameter_counts
 from fmnist_keras.models.mnist_net import DEFAULT_CHANNELS
-from fmnist_keras.recipes import TrainConfig
+from fmnist_keras.train.engine import (
+    build_and_compile,
+    configure_runtime,
+    datasets_for,
+    train,
+)
+from fmnist_keras.train.rundir import FinishedRunError
 
+# The recipe a family's trials train with unless told otherwise.
+SEARCH_RECIPES = {"resnet": "search_resnet", "mnist": "mnist_final"}
 OVER_BUDGET = "over budget"
 MAX_REJECTIONS_PER_TRIAL = 20
 TUNERS = ("hyperband", "bayesian", "random")
@@ -166,30 +175,21 @@ class BudgetHyperModel(kt.HyperModel):
     def trial_config(self, hp) -> TrainConfig:
         lr = hp.Float("lr", self.config.lr / 10, self.config.lr * 3, sampling="log") \
             if self.tune_lr else self.config.lr
-        return dataclasses.replace(self.config, arch=self.family.model_name, lr=lr,
+        return self.config.replace(arch=self.family.model_name, lr=lr,
                                    model_kwargs=self.model_kwargs(hp))
 
     def build(self, hp):
-        from fmnist_keras.training import build_and_compile
-
         config = self.trial_config(hp)
         count = trainable_params(config.arch, **config.model_kwargs)
         if count > self.budget:
             raise kt.errors.FailedTrialError(
                 f"{OVER_BUDGET}: {count:,} trainable parameters > {self.budget:,}; "
                 "rejected before training.")
-        return build_and_compile(config, _Classes(self.num_classes), self.steps_per_epoch)
+        return build_and_compile(config, self.num_classes, self.steps_per_epoch)
 
     def fit(self, hp, model, *args, **kwargs):
         # The tf.data pipeline shuffles (seeded); Keras' own shuffle flag does not apply.
         return model.fit(*args, shuffle=False, **kwargs)
-
-
-@dataclasses.dataclass(frozen=True)
-class _Classes:
-    """The one field of DatasetInfo that model building needs."""
-
-    num_classes: int
 
 
 class _GrantsTrialsForRejections:
@@ -273,8 +273,6 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     Returns:
         The trials table (None on a distributed worker, whose chief reports).
     """
-    from fmnist_keras.training import FinishedRunError, configure_runtime, datasets_for, train
-
     directory = Path(directory)
     configure_runtime(config)
     splits, datasets = datasets_for(config, data_dir)
@@ -292,14 +290,12 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     table = trials_table(search_tuner, hypermodel)
     table.to_csv(directory / "trials.csv", index=False)
     best_hp = search_tuner.get_best_hyperparameters(1)[0]
-    best_config = dataclasses.replace(hypermodel.trial_config(best_hp),
-                                      epochs=final_epochs or config.epochs)
+    best_config = hypermodel.trial_config(best_hp).replace(epochs=final_epochs or config.epochs)
     (directory / "best_hyperparameters.json").write_text(json.dumps(
         {"hyperparameters": best_hp.values, "arch": best_config.arch,
          "model_kwargs": best_config.model_kwargs, "budget": budget}, indent=2))
     try:
-        train(best_config, directory / "best_run", data_dir=data_dir,
-              results_table=directory / "best_run_results.csv", overwrite=overwrite)
+        train(best_config, directory / "best_run", data_dir=data_dir, overwrite=overwrite)
     except FinishedRunError:
         pass  # a resumed search whose best model was already retrained
     return table

@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.benchmark_inference_main (--help for the options)."""
+"""`python -m fmnist_keras benchmark-inference` as a script (--help for its options)."""
 
-from fmnist_keras.cli import benchmark_inference_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    benchmark_inference_main()
+    run("benchmark-inference")

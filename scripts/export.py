@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.export_main (--help for the options)."""
+"""`python -m fmnist_keras export` as a script (--help for its options)."""
 
-from fmnist_keras.cli import export_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    export_main()
+    run("export")

@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.model_card_main (--help for the options)."""
+"""`python -m fmnist_keras model-card` as a script (--help for its options)."""
 
-from fmnist_keras.cli import model_card_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    model_card_main()
+    run("model-card")

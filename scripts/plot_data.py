@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.plot_data_main (--help for the options)."""
+"""`python -m fmnist_keras plot-data` as a script (--help for its options)."""
 
-from fmnist_keras.cli import plot_data_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    plot_data_main()
+    run("plot-data")

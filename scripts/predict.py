@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.predict_main (--help for the options)."""
+"""`python -m fmnist_keras predict` as a script (--help for its options)."""
 
-from fmnist_keras.cli import predict_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    predict_main()
+    run("predict")

@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.report_main (--help for the options)."""
+"""`python -m fmnist_keras report` as a script (--help for its options)."""
 
-from fmnist_keras.cli import report_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    report_main()
+    run("report")

@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.search_main (--help for the options)."""
+"""`python -m fmnist_keras search` as a script (--help for its options)."""
 
-from fmnist_keras.cli import search_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    search_main()
+    run("search")

@@ -1,6 +1,6 @@
-"""Thin entry point: see fmnist_keras.cli.summary_main (--help for the options)."""
+"""`python -m fmnist_keras summary` as a script (--help for its options)."""
 
-from fmnist_keras.cli import summary_main
+from fmnist_keras.cli import run
 
 if __name__ == "__main__":
-    summary_main()
+    run("summary")

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
+from fmnist_keras.train.rundir import RunDir
+
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -50,3 +54,5 @@ def test_two_workers_train_in_sync(tmp_path):
     assert (history["replicas"] == 2).all()
     assert history["loss"].notna().all()
     assert (run_dir / "last.keras").is_file()
+    run = RunDir(run_dir)       # a run directory like any other: export finds its dataset
+    assert run.dataset() == "mnist" and run.read_config()["recipe"] == "mnist_final"

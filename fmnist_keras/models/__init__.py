@@ -3,7 +3,15 @@
 Importing this package registers every family (one module each) and its presets.
 """
 
-from fmnist_keras.models import densenet, dpn, mnist_net, resnet, shake_shake, vgg, wide_resnet  # noqa: F401  (registration)
+from fmnist_keras.models import (  # noqa: F401  (registration)
+    densenet,
+    dpn,
+    mnist_net,
+    resnet,
+    shake_shake,
+    vgg,
+    wide_resnet,
+)
 from fmnist_keras.models.layers import ShakeShake
 from fmnist_keras.models.registry import build_model, family_builder, list_models
 

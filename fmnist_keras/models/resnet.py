@@ -1,11 +1,17 @@
-"""BasicBlock ResNets of the goal notes: ResNet-14-like, ResNet-14 and ResNet-18."""
+"""BasicBlock ResNets of the goal notes (ResNet-14-like, ResNet-14, ResNet-18) and the
+speed runs' ResNet-8 (one block per stage of ResNet-14-like's widths)."""
 
 from __future__ import annotations
 
 import keras
 from keras import layers
 
-from fmnist_keras.models.layers import batch_norm, check_positive_ints, classifier_head, conv
+from fmnist_keras.models.layers import (
+    batch_norm,
+    check_positive_ints,
+    classifier_head,
+    conv,
+)
 from fmnist_keras.models.registry import register_family, register_presets
 
 
@@ -54,6 +60,7 @@ def resnet(input_shape=(28, 28, 1), num_classes=10, widths=(32, 64, 128), blocks
 
 
 register_presets(resnet, {
+    "resnet8": {"widths": (32, 64, 128), "blocks_per_stage": 1},   # the speed runs'
     "resnet14s": {"widths": (32, 64, 128)},
     "resnet14": {"widths": (64, 128, 256)},
     "resnet18": {"widths": (64, 128, 256, 512)},

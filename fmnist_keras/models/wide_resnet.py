@@ -5,7 +5,12 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from fmnist_keras.models.layers import bn_relu, check_positive_ints, classifier_head, conv
+from fmnist_keras.models.layers import (
+    bn_relu,
+    check_positive_ints,
+    classifier_head,
+    conv,
+)
 from fmnist_keras.models.registry import register_family, register_presets
 
 

@@ -1,0 +1,61 @@
+"""``report``: results tables as Markdown (the results table, a seed table, an epoch
+comparison with a reference) and training curves as PNG."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from fmnist_keras.cli import new_parser, one_line_errors
+from fmnist_keras.report import plots, results
+from fmnist_keras.train.rundir import RunDir
+
+
+def build_parser():
+    parser = new_parser(__doc__.split("\n")[0])
+    parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
+    parser.add_argument("--out", type=Path, default=Path("results/results.md"))
+    parser.add_argument("--curves-dir", type=Path, default=Path("results/curves"))
+    parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="instead: per-epoch test accuracy of these runs beside --reference")
+    parser.add_argument("--reference", type=Path, help="CSV with epoch and test_accuracy")
+    parser.add_argument("--seeds", nargs="+", type=Path, metavar="RUN_DIR",
+                        help="instead: one row per run (seed) and the median, to --out")
+    parser.add_argument("--threshold", type=float,
+                        help="with --seeds: count the runs at or above it at the last epoch")
+    return parser
+
+
+def write_markdown(path: Path, markdown: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(markdown)
+    print(markdown)
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.compare and not args.reference:
+        parser.error("--compare needs --reference")
+    with one_line_errors():
+        if args.seeds:
+            markdown = results.seed_summary([RunDir(run).results() for run in args.seeds],
+                                            args.threshold)
+            return write_markdown(args.out, markdown)
+        if args.compare:
+            histories = {run.name: RunDir(run).history() for run in args.compare}
+            markdown = results.epoch_comparison(histories, pd.read_csv(args.reference))
+            return write_markdown(args.out, markdown)
+        if not args.results_table.exists():
+            raise FileNotFoundError(f"{args.results_table} does not exist; train a model "
+                                    "with --results-table first, or pass another table.")
+        frame = pd.read_csv(args.results_table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(results.to_markdown(frame))
+    print(args.out)
+    for run_dir in frame.get("run_dir", []):
+        run = RunDir(run_dir)
+        if run.history_path.exists():
+            print(plots.training_curves(run.history(), run.path.name,
+                                        args.curves_dir / f"{run.path.name}.png"))

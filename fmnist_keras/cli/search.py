@@ -1,0 +1,66 @@
+"""``search``: keras-tuner search of a family's shape under a parameter budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fmnist_keras import search
+from fmnist_keras.cli import add_data_arguments, new_parser, one_line_errors
+from fmnist_keras.config import recipe_names, resolve_config
+from fmnist_keras.data.sources import DATASETS
+
+
+def build_parser():
+    parser = new_parser(__doc__.split("\n")[0])
+    space = parser.add_argument_group("what is searched")
+    space.add_argument("--family", required=True, choices=sorted(search.FAMILIES))
+    budget = space.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--budget", help="trainable parameters: 8k, 10M, 8000")
+    budget.add_argument("--budget-mb", type=float, help="float32 storage in MB instead")
+    space.add_argument("--space", choices=search.SPACES, default="budget",
+                       help="budget: widths derived to fit (default); free: sampled, "
+                       "over-budget samples rejected before training")
+    space.add_argument("--tune-lr", action="store_true", help="also search the learning rate")
+    tuner = parser.add_argument_group("how")
+    tuner.add_argument("--tuner", choices=search.TUNERS, default="hyperband")
+    tuner.add_argument("--max-trials", type=int, default=10,
+                       help="models to train (random, bayesian); hyperband sizes itself "
+                       "from --epochs")
+    tuner.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the most)")
+    tuner.add_argument("--final-epochs", type=int, help="epochs to retrain the best model")
+    tuner.add_argument("--recipe", choices=recipe_names(), metavar="RECIPE",
+                       help="training recipe of the trials (default: " + ", ".join(
+                           f"{k}: {v}" for k, v in search.SEARCH_RECIPES.items()) + ")")
+    tuner.add_argument("--directory", type=Path, help="default: searches/<family>_<budget>")
+    tuner.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    data = parser.add_argument_group("trial data")
+    data.add_argument("--dataset", choices=sorted(DATASETS))
+    data.add_argument("--batch-size", type=int)
+    data.add_argument("--max-train-samples", type=int)
+    data.add_argument("--validation-size", type=int)
+    data.add_argument("--seed", type=int)
+    add_data_arguments(parser)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        budget_params = search.budget_from_megabytes(args.budget_mb) if args.budget_mb \
+            else search.parse_budget(args.budget)
+    except ValueError as error:
+        parser.error(str(error))
+    directory = args.directory or Path("searches") / f"{args.family}_{budget_params}"
+    with one_line_errors():
+        config = resolve_config(None, args.recipe or search.SEARCH_RECIPES[args.family], {
+            "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
+            "max_train_samples": args.max_train_samples,
+            "validation_size": args.validation_size, "seed": args.seed})
+        table = search.run_search(config, args.family, budget_params, directory, args.tuner,
+                                  args.max_trials, args.space, args.data_dir,
+                                  args.final_epochs, args.overwrite, args.tune_lr)
+    if table is not None:
+        print(table.to_string(index=False))
+        print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"
+              f"{directory / 'best_run'}")

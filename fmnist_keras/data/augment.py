@@ -1,0 +1,189 @@
+"""Augmentation layers: crop, Cutout, random erasing (and Keras' rotation and flip).
+
+Every layer works on a whole batch at once with a per-image random draw, so the
+pipeline (`fmnist_keras.data.pipeline`) batches first and augments second: one
+vectorised op per batch, not one Python-level map per image. The layers are ordinary
+Keras layers: they run inside ``tf.data`` and, where wanted, inside a model (they are
+identities at inference).
+
+Order in a training pipeline, as in the references' torchvision transforms:
+rotation, crop and flip on raw 0..255 pixels (zero padding is black), then normalisation,
+then Cutout and random erasing with fill 0 (the mean after normalisation).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import tensorflow as tf
+
+AUGMENTATIONS = ("rotate", "crop", "flip", "cutout", "erase")
+
+
+class _RandomBatchLayer(keras.layers.Layer):
+    """Base of the augmentation layers: a seed generator and inference passthrough."""
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._convert_input_args = False
+        self._allow_non_tensor_positional_args = True
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        return self.augment(tf.convert_to_tensor(images))
+
+    def augment(self, images):
+        raise NotImplementedError
+
+    def _uniform(self, shape, minval=0.0, maxval=1.0):
+        return keras.random.uniform(shape, minval, maxval, seed=self.seed_generator)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
+class RandomCropWithPadding(_RandomBatchLayer):
+    """Zero-pads by ``padding`` pixels, then crops back to the input size at a random
+    integer offset drawn per image (torchvision's ``RandomCrop(size, padding)``)."""
+
+    def __init__(self, padding=4, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.padding = padding
+
+    def augment(self, images):
+        pad = self.padding
+        height, width = images.shape[1], images.shape[2]
+        batch = tf.shape(images)[0]
+        padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+        offsets = tf.cast(self._uniform((batch, 2), 0.0, 2 * pad + 1), tf.int32)
+        offsets = tf.minimum(offsets, 2 * pad)
+        rows = offsets[:, :1] + tf.range(height)[None, :]
+        cols = offsets[:, 1:] + tf.range(width)[None, :]
+        cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+        return tf.gather(cropped, cols, axis=2, batch_dims=1)
+
+    def get_config(self):
+        return {**super().get_config(), "padding": self.padding}
+
+
+class _BoxEraser(_RandomBatchLayer):
+    """Base of Cutout and random erasing: fills one box per image, with a probability."""
+
+    def erase(self, images, top, left, box_height, box_width):
+        """Sets the per-image box [top, top+h) x [left, left+w) to ``self.fill`` in the
+        images drawn with ``self.probability``; boxes may reach past the border."""
+        height, width = images.shape[1], images.shape[2]
+        rows = tf.range(height)[None, :, None]
+        cols = tf.range(width)[None, None, :]
+        top, left = top[:, None, None], left[:, None, None]
+        inside = ((rows >= top) & (rows < top + box_height[:, None, None])
+                  & (cols >= left) & (cols < left + box_width[:, None, None]))
+        apply = self._uniform((tf.shape(images)[0],)) < self.probability
+        mask = tf.cast(inside & apply[:, None, None], images.dtype)[..., None]
+        return images * (1.0 - mask) + self.fill * mask
+
+
+class Cutout(_BoxEraser):
+    """Cutout (DeVries & Taylor 2017): one square of side ``size`` set to ``fill``.
+
+    With probability ``probability`` per image. The centre is drawn uniformly over the
+    image (``inside=False``: the square may hang over the border and cover less) or so
+    that the square lies inside (``inside=True``), as in pytorch_image_classification.
+    """
+
+    def __init__(self, size=16, probability=1.0, inside=False, fill=0.0, seed=None,
+                 **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.size, self.probability, self.inside, self.fill = size, probability, inside, fill
+
+    def augment(self, images):
+        height, width = images.shape[1], images.shape[2]
+        batch = tf.shape(images)[0]
+        half = self.size // 2
+        offset = 1 if self.size % 2 == 0 else 0
+        low = half if self.inside else 0
+        high_y = height + offset - half if self.inside else height + offset
+        high_x = width + offset - half if self.inside else width + offset
+        centre_y = tf.cast(tf.floor(self._uniform((batch,), low, high_y)), tf.int32)
+        centre_x = tf.cast(tf.floor(self._uniform((batch,), low, high_x)), tf.int32)
+        side = tf.fill((batch,), self.size)
+        return self.erase(images, centre_y - half, centre_x - half, side, side)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size, "probability": self.probability,
+                "inside": self.inside, "fill": self.fill}
+
+
+class RandomErasing(_BoxEraser):
+    """Random erasing (Zhong et al. 2017): with probability ``probability`` per image, a
+    rectangle of ``area`` (fraction of the image) and log-uniform ``aspect`` is set to
+    ``fill``. Where torchvision retries a box that does not fit, this clips it to the
+    image, which keeps the op vectorised."""
+
+    def __init__(self, probability=0.5, area=(0.02, 0.4), aspect=(0.3, 1 / 0.3),
+                 fill=0.0, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.probability, self.area, self.aspect, self.fill = (
+            probability, tuple(area), tuple(aspect), fill)
+
+    def augment(self, images):
+        height, width = images.shape[1], images.shape[2]
+        batch = tf.shape(images)[0]
+        area = self._uniform((batch,), *self.area) * height * width
+        log_aspect = self._uniform((batch,), math.log(self.aspect[0]),
+                                   math.log(self.aspect[1]))
+        aspect = tf.exp(log_aspect)
+        box_h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area * aspect)), tf.int32), 1, height)
+        box_w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area / aspect)), tf.int32), 1, width)
+        top = tf.cast(tf.floor(self._uniform((batch,)) * tf.cast(height - box_h + 1, tf.float32)),
+                      tf.int32)
+        left = tf.cast(tf.floor(self._uniform((batch,)) * tf.cast(width - box_w + 1, tf.float32)),
+                       tf.int32)
+        return self.erase(images, top, left, box_h, box_w)
+
+    def get_config(self):
+        return {**super().get_config(), "probability": self.probability, "area": self.area,
+                "aspect": self.aspect, "fill": self.fill}
+
+
+def parse_augmentations(spec) -> tuple[str, ...]:
+    """``"crop,flip"`` or a list -> validated tuple; ``""``/``"none"``/None -> ()."""
+    if spec in (None, "", "none"):
+        return ()
+    names = tuple(spec.split(",")) if isinstance(spec, str) else tuple(spec)
+    unknown = [name for name in names if name not in AUGMENTATIONS]
+    if unknown:
+        raise ValueError(f"Unknown augmentation(s) {unknown}; known: {', '.join(AUGMENTATIONS)}.")
+    return names
+
+
+def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
+                    cutout_probability=1.0, cutout_inside=False, rotation_degrees=7.0,
+                    erase_probability=0.5, erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3)):
+    """Returns two callables ``(before_norm, after_norm)`` for the named augmentations.
+
+    Layers apply in the fixed order of `AUGMENTATIONS` whatever order they were named in.
+    """
+    names = parse_augmentations(augment)
+    before, after = [], []
+    if "rotate" in names:
+        before.append(keras.layers.RandomRotation(
+            rotation_degrees / 360.0, fill_mode="constant", fill_value=0.0, seed=seed))
+    if "crop" in names:
+        before.append(RandomCropWithPadding(crop_padding, seed=seed + 1))
+    if "flip" in names:
+        before.append(keras.layers.RandomFlip("horizontal", seed=seed + 2))
+    if "cutout" in names:
+        after.append(Cutout(cutout_size, cutout_probability, cutout_inside, seed=seed + 3))
+    if "erase" in names:
+        after.append(RandomErasing(erase_probability, erase_area, erase_aspect, seed=seed + 4))
+    return before, after
+
+

@@ -1,0 +1,1 @@
+"""Reports: the results tables (`results`), figures (`plots`) and model cards (`cards`)."""

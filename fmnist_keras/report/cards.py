@@ -1,0 +1,104 @@
+"""Model cards: what an exported model is, how good and fast it is, how to remake it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from fmnist_keras.data.pipeline import make_dataset
+from fmnist_keras.data.sources import load_splits
+from fmnist_keras.models.analysis import parameter_counts
+from fmnist_keras.report import plots
+from fmnist_keras.train.rundir import RunDir
+
+
+def count_confusions(labels, predictions, num_classes) -> np.ndarray:
+    """Counts of (true class, predicted class) pairs."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (labels, predictions), 1)
+    return matrix
+
+
+def accuracy_rows(checkpoint, results, history, test_accuracy) -> list[str]:
+    """The card's accuracy rows for the exported checkpoint; ``test_accuracy`` is the
+    card's own evaluation of it."""
+    if checkpoint == "best":
+        return [f"| test accuracy (selected epoch {results['selected_epoch']}, evaluated once) "
+                f"| {test_accuracy:.4f} |",
+                f"| validation accuracy (selected) | {results['val_accuracy']:.4f} |"]
+    return [f"| test accuracy (last epoch, {results['epochs']}; no selection) "
+            f"| {test_accuracy:.4f} |",
+            f"| validation accuracy (last epoch) | {history['val_accuracy'].iloc[-1]:.4f} |"]
+
+
+def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None,
+                     checkpoint: str = "best") -> Path:
+    """Writes ``model_dir/README.md`` and ``model_dir/confusion_matrix.png``.
+
+    ``model_dir`` is ``saved_models/NAME`` (TF Serving ignores non-numeric entries);
+    the figures come from the run's exported checkpoint on the full test set and from
+    ``benchmark_json`` (``scripts/benchmark_inference.py --json``) when given.
+    ``checkpoint`` is the exported one: ``best`` (selected on validation) or ``last``
+    (the last epoch, for goals stated at the last epoch).
+    """
+    run, model_dir = RunDir(run_dir), Path(model_dir)
+    config, results, history = run.read_config(), run.results(), run.history()
+    model = run.load_model(checkpoint)
+    splits = load_splits(config["dataset"], config["split"], config["validation_size"],
+                         config["seed"], data_dir)
+    test = make_dataset(splits.x_test, splits.y_test, splits.info, 500)
+    predictions = model.predict(test, verbose=0).argmax(axis=1)
+    matrix = count_confusions(splits.y_test, predictions, splits.info.num_classes)
+    plots.confusion_matrix(matrix, splits.info.class_names, model_dir / "confusion_matrix.png")
+    per_class = matrix.diagonal() / matrix.sum(axis=1)
+    counts = parameter_counts(model)
+
+    lines = [
+        f"# {model_dir.name}",
+        "",
+        f"`{config['arch']}` ({json.dumps(config['model_kwargs']) if config['model_kwargs'] else 'preset'})"
+        f" trained on {config['dataset']} ({config['split']} split, {results['train_examples']:,} "
+        f"training images, {config['validation_size']:,} held out for model selection).",
+        "",
+        "| | |",
+        "| --- | --- |",
+        f"| trainable parameters | {counts.trainable:,} |",
+        f"| parameters with BN statistics (Keras) | {counts.total:,} |",
+        f"| float32 storage | {counts.storage_mb:.4f} MB |",
+        *accuracy_rows(checkpoint, results, history, matrix.trace() / matrix.sum()),
+        f"| epochs | {results['epochs']} |",
+        f"| training time | {history['epoch_time_s'].sum() / 60:.1f} min on this CPU "
+        f"({results['time_per_epoch_s']:.1f} s per epoch) |",
+        f"| batch-1 latency, Keras graph (p50, training run) | {results['inference_ms_batch1']:.3f} ms |",
+    ]
+    if benchmark_json:
+        bench = json.loads(Path(benchmark_json).read_text())
+        served = " with flip test-time augmentation" if bench.get("test_time_flip") else ""
+        for row in bench["rows"]:
+            lines.append(f"| batch-1 latency, {row['format']}{served} (p50 / p99) | "
+                         f"{row['p50_ms']:.3f} / {row['p99_ms']:.3f} ms ({row['device']}; "
+                         f"`{bench['model']}`) |")
+            if "test_accuracy" in row:
+                lines.append(f"| test accuracy, {row['format']}{served} | "
+                             f"{row['test_accuracy']:.4f} |")
+    if "last_epoch_test_accuracy" in results and checkpoint == "best":
+        lines.append(f"| test accuracy at the last epoch (logged for comparison only) | "
+                     f"{results['last_epoch_test_accuracy']:.4f} |")
+    shift = f"{config.get('test_time_shift', 0)}-pixel shift"
+    tta_views = {"test_accuracy_flip_tta": "flip", "test_accuracy_shift_tta": shift,
+                 "test_accuracy_flip_shift_tta": f"flip and {shift}"}
+    if checkpoint == "best":  # test-time augmentation, from the training run's own evaluation
+        lines += [f"| test accuracy with {views} test-time augmentation | {results[key]:.4f} |"
+                  for key, views in tta_views.items() if key in results]
+    lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),
+              "```", "", "## Reproduce", "", "```bash", command, "```", "",
+              "## Per-class test accuracy", "", "| class | accuracy |", "| --- | ---: |"]
+    lines += [f"| {name} | {accuracy:.4f} |"
+              for name, accuracy in zip(splits.info.class_names, per_class)]
+    lines += ["", "![confusion matrix](confusion_matrix.png)", ""]
+    path = model_dir / "README.md"
+    path.write_text("\n".join(lines))
+    return path

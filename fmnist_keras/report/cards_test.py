@@ -1,0 +1,39 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fmnist_keras.data.sources import DATASETS
+
+ROOT = Path(__file__).resolve().parents[2]
+INFO = DATASETS["fashion_mnist"]
+
+
+def test_model_card_from_a_finished_run(tmp_path, data_dir):
+    from fmnist_keras.config import resolve_config
+    from fmnist_keras.report.cards import count_confusions, write_model_card
+    from fmnist_keras.train.engine import train
+
+    config = resolve_config("mnist_net", recipe="mnist_final", overrides={
+        "epochs": 1, "max_train_samples": 256, "validation_size": 128,
+        "model_kwargs": {"channels": [4] * 7}, "test_time_flip": True, "test_time_shift": 1})
+    run = tmp_path / "run"
+    train(config, run, data_dir=data_dir, verbose=False)
+    card = write_model_card(run, tmp_path / "saved_models" / "tiny", "python scripts/train.py ...",
+                            data_dir=data_dir)
+    text = card.read_text()
+    assert text.startswith("# tiny\n")
+    assert "| trainable parameters | " in text and "python scripts/train.py ..." in text
+    assert text.count("\n| 7 | ") == 1                         # one row per class
+    assert (card.parent / "confusion_matrix.png").stat().st_size > 1000
+    assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
+    results = json.loads((run / "results.json").read_text())
+    assert f"evaluated once) | {results['test_accuracy']:.4f} |" in text
+    assert (f"| test accuracy with flip and 1-pixel shift test-time augmentation | "
+            f"{results['test_accuracy_flip_shift_tta']:.4f} |") in text
+    last = write_model_card(run, tmp_path / "saved_models" / "last", "cmd", data_dir=data_dir,
+                            checkpoint="last").read_text()
+    assert "| test accuracy (last epoch, 1; no selection) | " in last
+    with pytest.raises(ValueError, match="checkpoint must be one of best, last"):
+        write_model_card(run, tmp_path / "x", "cmd", data_dir=data_dir, checkpoint="final")

@@ -1,0 +1,87 @@
+import json
+
+import keras_tuner as kt
+import pandas as pd
+import pytest
+
+from fmnist_keras import search
+from fmnist_keras.config import resolve_config
+
+TINY = {"epochs": 1, "max_train_samples": 256, "validation_size": 128, "batch_size": 64}
+
+
+@pytest.mark.parametrize("text, expected", [("8k", 8000), ("10M", 10_000_000), ("8000", 8000),
+                                            ("2.5M", 2_500_000), ("1.5K", 1500)])
+def test_parse_budget(text, expected):
+    assert search.parse_budget(text) == expected
+
+
+@pytest.mark.parametrize("text", ["ten", "8 GB", "", "-5", "0"])
+def test_bad_budgets_are_refused(text):
+    with pytest.raises(ValueError, match="[Bb]udget"):
+        search.parse_budget(text)
+
+
+def test_megabytes_are_float32_storage():
+    assert search.budget_from_megabytes(10) == 2_500_000
+
+
+def test_budget_below_smallest_model_says_the_smallest_size():
+    with pytest.raises(ValueError, match=r"smaller than the smallest mnist model .*\(\d[\d,]* parameters\)"):
+        search.BudgetHyperModel("mnist", 100, resolve_config("mnist_final"), 4, 10)
+
+
+def test_unknown_family_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known families: resnet, mnist"):
+        search.family_space("vit")
+
+
+def test_derived_widths_always_fit_and_use_the_budget():
+    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 4, 10)
+    for seed in range(4):
+        hp = kt.HyperParameters()
+        hypermodel.model_kwargs(hp)             # registers the space
+        space = kt.oracles.RandomSearchOracle(hyperparameters=hp, seed=seed, max_trials=1)
+        values = space.populate_space("0")["values"]
+        hp.values.update(values)
+        count = search.trainable_params("mnist_net", **hypermodel.model_kwargs(hp))
+        assert count <= 8000
+        assert count > 0.6 * 8000 * 0.6          # fraction >= 0.6, and the widest that fits
+
+
+def test_tiny_search_finishes_within_budget(tmp_path, data_dir):
+    config = resolve_config(None, "mnist_final", TINY)
+    table = search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
+                              max_trials=3, data_dir=data_dir, verbose=0)
+    assert len(table) == 3
+    assert (table["status"] == "COMPLETED").all()
+    assert (table["trainable_params"] <= 8000).all() and table["within_budget"].all()
+    assert table["val_accuracy"].notna().all()
+    saved = pd.read_csv(tmp_path / "s" / "trials.csv")
+    assert {"trial", "status", "trainable_params", "storage_mb", "val_accuracy",
+            "budget_fraction", "taper"} <= set(saved.columns)
+    best = json.loads((tmp_path / "s" / "best_hyperparameters.json").read_text())
+    assert best["arch"] == "mnist_net" and best["budget"] == 8000
+    assert (tmp_path / "s" / "best_run" / "best.keras").is_file()
+
+
+def test_free_space_rejects_over_budget_points_without_training(tmp_path, data_dir):
+    config = resolve_config(None, "mnist_final", TINY)
+    # Channels 4..32 per layer: about two samples in three are over 12,000 parameters.
+    table = search.run_search(config, "mnist", 12000, tmp_path / "s", tuner="random",
+                              max_trials=2, space="free", data_dir=data_dir, verbose=0)
+    rejected = table[table["status"] == "FAILED"]
+    completed = table[table["status"] == "COMPLETED"]
+    assert len(completed) == 2                       # rejections did not use up trials
+    assert len(rejected) >= 1
+    assert (rejected["trainable_params"] > 12000).all()
+    assert rejected["val_accuracy"].isna().all()     # never trained, never scored
+    assert (completed["trainable_params"] <= 12000).all()
+
+
+@pytest.mark.parametrize("tuner", search.TUNERS)
+def test_every_tuner_builds_with_the_installed_extras(tuner, tmp_path):
+    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 4, 10)
+    built = search.make_tuner(hypermodel, tuner, tmp_path, max_trials=2)
+    assert built.oracle.objective.name == "val_accuracy"
+    assert built.oracle.max_consecutive_failed_trials > 3

@@ -1,0 +1,199 @@
+"""Training a config: runtime, model, optimiser, fit, selection and the final figures.
+
+Model selection is on the validation hold-out; the test set is evaluated once, on the
+selected model. A per-epoch test accuracy (``log_test_accuracy``) is only a comparison
+with the references, which selected on the test set. Every file goes through `RunDir`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fmnist_keras.config import TrainConfig
+from fmnist_keras.data.pipeline import make_dataset
+from fmnist_keras.data.sources import load_splits
+from fmnist_keras.hardware import resolve_mixed_precision
+from fmnist_keras.models import build_model
+from fmnist_keras.models.analysis import parameter_counts
+from fmnist_keras.timing import keras_batch1_latency_ms
+from fmnist_keras.train.callbacks import (
+    AtomicModelCheckpoint,
+    EpochExtras,
+    EpochSummary,
+    StopOnNaN,
+)
+from fmnist_keras.train.evaluate import tta_accuracy
+from fmnist_keras.train.losses import SparseCrossentropy
+from fmnist_keras.train.rundir import RunDir, load_checkpoint
+from fmnist_keras.train.schedules import build_schedule
+
+
+def configure_runtime(config: TrainConfig) -> dict:
+    """Seeds every generator and sets the dtype policy; call before building models.
+
+    Returns:
+        The settings resolved for this machine (``mixed_precision: auto``).
+    """
+    keras.utils.set_random_seed(config.seed)
+    mixed = resolve_mixed_precision(config.mixed_precision)
+    keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
+    return {"mixed_precision": mixed}
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int):
+    """SGD or Adam on the recipe's schedule; decoupled weight decay goes here."""
+    decoupled = config.weight_decay if config.weight_decay_mode == "decoupled" else None
+    schedule = build_schedule(config, steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(schedule, momentum=config.momentum,
+                                    nesterov=config.nesterov, weight_decay=decoupled)
+    # epsilon as in torch.optim.Adam, which the MNIST reference used
+    return keras.optimizers.Adam(schedule, epsilon=1e-8, weight_decay=decoupled)
+
+
+def apply_coupled_weight_decay(model, weight_decay: float) -> None:
+    """The references' weight decay: ``weight_decay * w`` added to the gradient of
+    every trainable variable (kernels, biases, BN gamma and beta), i.e. an L2 term
+    ``weight_decay / 2 * ||w||^2`` in the loss, before momentum."""
+    for variable in model.trainable_variables:
+        variable.regularizer = keras.regularizers.L2(weight_decay / 2)
+
+
+def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int):
+    model = build_model(config.arch, num_classes=num_classes, **config.model_kwargs)
+    if config.weight_decay and config.weight_decay_mode == "coupled":
+        apply_coupled_weight_decay(model, config.weight_decay)
+    model.compile(optimizer=make_optimizer(config, steps_per_epoch),
+                  loss=SparseCrossentropy(config.label_smoothing),
+                  metrics=["accuracy"], jit_compile=config.jit_compile,
+                  steps_per_execution=config.steps_per_execution)
+    return model
+
+
+def make_strategy(distribute: str | None):
+    """None (default device), or a tf.distribute strategy by name."""
+    if distribute in (None, "none"):
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+        if not devices:
+            devices = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(devices)
+    raise ValueError(f"Unknown distribution {distribute!r}; known: none, mirrored.")
+
+
+def split_cpu(num_devices: int) -> None:
+    """Splits the CPU into logical devices (to try MirroredStrategy without GPUs).
+    Must run before TensorFlow initialises its devices."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+
+
+def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
+    """Loads the splits and builds the training, validation and test pipelines."""
+    splits = load_splits(config.dataset, config.split, config.validation_size,
+                         config.seed, data_dir, config.max_train_samples, source=data_source)
+
+    def pipeline(images, labels, training=False):
+        return make_dataset(images, labels, splits.info, config.batch_size, training=training,
+                            augment=config.augment, seed=config.seed,
+                            **config.augment_options())
+
+    return splits, {
+        "train": pipeline(splits.x_train, splits.y_train, training=True),
+        "val": pipeline(splits.x_val, splits.y_val) if len(splits.x_val) else None,
+        "test": pipeline(splits.x_test, splits.y_test),
+    }
+
+
+def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
+          distribute: str | None = None, extra_callbacks=(), verbose: bool = True,
+          data_source: str = "idx") -> dict:
+    """Trains, selects on validation, tests once, and records the run in ``run_dir``.
+
+    Starting again after an interruption resumes from the last finished epoch with the
+    optimiser state and schedule position of that epoch. Nothing is written outside
+    ``run_dir``.
+
+    Returns:
+        The run's results (also in ``run_dir/results.json``).
+    """
+    run = RunDir(run_dir)
+    resuming = run.prepare(config, overwrite)
+    resolved = configure_runtime(config)
+    splits, datasets = datasets_for(config, data_dir, data_source)
+    steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
+    strategy = make_strategy(distribute)
+    with strategy.scope():
+        model = build_and_compile(config, splits.info.num_classes, steps_per_epoch)
+
+    best_so_far = run.trim_history(run.restored_epoch()) if resuming else None
+    monitor = "val_accuracy" if datasets["val"] is not None else "accuracy"
+    callbacks = [
+        StopOnNaN(),
+        EpochExtras(datasets["test"] if config.log_test_accuracy else None),
+        keras.callbacks.CSVLogger(str(run.history_path), append=True),
+        # Kept after fit (delete_checkpoint=False) so a crash before results.json
+        # resumes into the evaluation instead of training again; removed after it.
+        keras.callbacks.BackupAndRestore(str(run.backup_dir), double_checkpoint=True,
+                                         delete_checkpoint=False),
+        AtomicModelCheckpoint(run.model_path("best"), monitor=monitor, mode="max",
+                              save_best_only=True, initial_value_threshold=best_so_far),
+        AtomicModelCheckpoint(run.model_path("last")),
+        keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
+        *([EpochSummary(config.epochs)] if verbose else []),
+        *extra_callbacks,
+    ]
+    model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
+              callbacks=callbacks, verbose=0, shuffle=False)
+    return finish_run(config, run, splits, datasets, resolved,
+                      replicas=strategy.num_replicas_in_sync)
+
+
+def finish_run(config, run: RunDir, splits, datasets, resolved: dict, replicas=1) -> dict:
+    """Evaluates the selected model on the test set once and writes ``results.json``."""
+    history = run.history()
+    selected = load_checkpoint(run.model_path("best"))
+    metric = "val_accuracy" if "val_accuracy" in history else "accuracy"
+    best_row = history.loc[history[metric].idxmax()]
+    row = {
+        "network": config.arch,
+        **parameter_counts(selected).as_dict(),
+        "train_accuracy": float(best_row["accuracy"]),
+        "val_accuracy": float(best_row.get("val_accuracy", np.nan)),
+        "test_accuracy": tta_accuracy(selected, datasets["test"], flip=False),
+        "selected_epoch": int(best_row["epoch"]) + 1,
+        "epochs": int(len(history)),
+        "time_per_epoch_s": float(history["epoch_time_s"].mean()),
+        "training_minutes": float(history["epoch_time_s"].sum() / 60),
+        "inference_ms_batch1": keras_batch1_latency_ms(selected),
+        "batch_size": config.batch_size,
+        "recipe": config.recipe or "",
+        "seed": config.seed,
+        "dataset": config.dataset,
+        "split": config.split,
+        "train_examples": len(splits.x_train),
+        "replicas": replicas,
+        "run_dir": str(run.path),
+        "resolved": resolved,
+    }
+    if config.test_time_flip:
+        row["test_accuracy_flip_tta"] = tta_accuracy(selected, datasets["test"])
+    if config.test_time_shift:
+        black = -splits.info.mean / splits.info.std  # a zero pixel, normalised
+        views = "flip_shift" if config.test_time_flip else "shift"
+        row[f"test_accuracy_{views}_tta"] = tta_accuracy(
+            selected, datasets["test"], flip=config.test_time_flip,
+            shift=config.test_time_shift, fill=black)
+    if "test_accuracy" in history:
+        # The references' way (best epoch chosen on the test set), for comparison only.
+        row["best_test_accuracy_reference_style"] = float(history["test_accuracy"].max())
+        row["last_epoch_test_accuracy"] = float(history["test_accuracy"].iloc[-1])
+    run.write_results(row)
+    return row
+

@@ -1,0 +1,117 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from fmnist_keras.train import engine
+from fmnist_keras.train.callbacks import TrainingDiverged
+from fmnist_keras.train.rundir import RunDir, RunDirectoryError
+
+
+class Interrupt(keras.callbacks.Callback):
+    """Stands for a kill: raises when the given epoch begins."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def test_one_epoch_run_writes_only_its_run_dir(tmp_path, data_dir, tiny_config, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    row = engine.train(tiny_config(), tmp_path / "run", data_dir=data_dir, verbose=False)
+    run = RunDir(tmp_path / "run")
+    for path in (run.config_path, run.history_path, run.model_path("best"),
+                 run.model_path("last"), run.results_path):
+        assert path.is_file(), path
+    assert any(run.tensorboard_dir.rglob("events.out.tfevents*"))
+    assert not run.backup_dir.exists() and not list(run.path.glob("*.partial.keras"))
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]       # nothing written elsewhere
+    results = run.results()
+    assert results["network"] == "mnist_net" and results["epochs"] == 1
+    assert results["trainable_params"] == row["trainable_params"]
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    assert results["resolved"] == {"mixed_precision": False}
+
+
+def test_auto_is_saved_as_auto_and_resolved_in_results(tmp_path, data_dir, tiny_config):
+    from fmnist_keras.hardware import bfloat16_is_native
+
+    engine.train(tiny_config(mixed_precision="auto"), tmp_path / "run", data_dir=data_dir,
+                 verbose=False)
+    run = RunDir(tmp_path / "run")
+    assert run.read_config()["mixed_precision"] == "auto"
+    assert run.results()["resolved"]["mixed_precision"] is bfloat16_is_native()
+
+
+def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, data_dir, tiny_config):
+    config = tiny_config(epochs=3, schedule="step", step_size=1, gamma=0.5)
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(config, run, data_dir=data_dir, extra_callbacks=[Interrupt(epoch=1)],
+                     verbose=False)
+    assert run.history()["epoch"].tolist() == [0]
+    assert not run.finished()
+    engine.train(config, run, data_dir=data_dir, verbose=False)
+    history = run.history()
+    assert history["epoch"].tolist() == [0, 1, 2]
+    # The schedule continued from the restored iteration count: 0.01 halves each epoch.
+    np.testing.assert_allclose(history["learning_rate"], [0.01, 0.005, 0.0025], rtol=1e-5)
+
+
+def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, data_dir,
+                                                                 tiny_config):
+    class PoisonWeights(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.params and getattr(self, "epoch", 0) == 1 and batch == 1:
+                kernel = self.model.get_layer("conv8").kernel
+                kernel.assign(kernel * np.nan)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
+
+    run = RunDir(tmp_path / "run")
+    with pytest.raises(TrainingDiverged, match="epoch 2, step 2"):
+        engine.train(tiny_config(epochs=3), run, data_dir=data_dir,
+                     extra_callbacks=[PoisonWeights()], verbose=False)
+    last = run.load_model("last")
+    assert all(np.isfinite(w).all() for w in last.get_weights())
+    assert run.restored_epoch() == 1
+
+
+def test_existing_run_dir_is_never_overwritten(tmp_path, data_dir, tiny_config):
+    run = RunDir(tmp_path / "run")
+    engine.train(tiny_config(), run, data_dir=data_dir, verbose=False)
+    before = run.results_path.read_text()
+    with pytest.raises(RunDirectoryError, match="finished run"):
+        engine.train(tiny_config(), run, data_dir=data_dir, verbose=False)
+    with pytest.raises(RunDirectoryError, match="differs in \\['seed'\\]"):
+        engine.train(tiny_config(seed=1), run, data_dir=data_dir, verbose=False)
+    assert run.results_path.read_text() == before
+    engine.train(tiny_config(seed=1), run, data_dir=data_dir, overwrite=True, verbose=False)
+    assert json.loads(run.results_path.read_text())["seed"] == 1
+
+
+def test_each_epoch_prints_one_line(tmp_path, data_dir, tiny_config, capsys):
+    engine.train(tiny_config(epochs=2), tmp_path / "run", data_dir=data_dir)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+
+
+def test_coupled_weight_decay_is_l2_on_every_parameter(tiny_config):
+    config = tiny_config(weight_decay=1e-2)
+    engine.configure_runtime(config)
+    model = engine.build_and_compile(config, 10, 4)
+    expected = 0.5 * 1e-2 * sum(float(np.sum(np.square(v))) for v in model.trainable_variables)
+    assert len(model.losses) == len(model.trainable_variables)
+    assert float(sum(model.losses)) == pytest.approx(expected, rel=1e-4)
+
+
+def test_steps_per_execution_reaches_the_compiled_model(tiny_config):
+    config = tiny_config(steps_per_execution=8)
+    engine.configure_runtime(config)
+    assert engine.build_and_compile(config, 10, 4).steps_per_execution == 8

@@ -1,0 +1,177 @@
+"""The run directory: every file a run writes, and the one place that names them.
+
+A run directory holds::
+
+    config.yaml       the TrainConfig as given (a resume must match it)
+    history.csv       one row per epoch, no gap and no repeat across resumes
+    tensorboard/      TensorBoard logs
+    backup/           the training state of the last finished epoch (resume)
+    best.keras        the model with the best validation accuracy (the selected one)
+    last.keras        the model after the last finished epoch
+    results.json      the final figures and the resolved run-time settings
+
+Training (`fmnist_keras.train.engine`), the multi-worker loop, exports, model cards and
+benchmarks all read and write through `RunDir`, so a run trained one way is exported,
+benchmarked and described the same way as any other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import keras
+import pandas as pd
+import yaml
+
+# Registering the custom objects a saved run may name: layers, loss, schedules.
+from fmnist_keras import models  # noqa: F401
+from fmnist_keras.train import losses, schedules  # noqa: F401
+
+CHECKPOINTS = ("best", "last")
+
+
+class RunDirectoryError(RuntimeError):
+    """The run directory holds another run, or a finished one, or lacks a file."""
+
+
+class FinishedRunError(RunDirectoryError):
+    """The run directory holds this very run, finished."""
+
+
+class RunDir:
+    """A run directory and the names of the files in it."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.config_path = self.path / "config.yaml"
+        self.history_path = self.path / "history.csv"
+        self.tensorboard_dir = self.path / "tensorboard"
+        self.backup_dir = self.path / "backup"
+        self.checkpoints_dir = self.path / "checkpoints"   # the multi-worker loop's state
+        self.results_path = self.path / "results.json"
+
+    def __repr__(self):
+        return f"RunDir({str(self.path)!r})"
+
+    def __fspath__(self):   # a RunDir goes wherever a path does
+        return str(self.path)
+
+    @classmethod
+    def default_for(cls, config, root="runs") -> "RunDir":
+        """Same config, same directory (so running a command again resumes it); another
+        config, another directory (so a new config never lands in an old run)."""
+        digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
+        return cls(Path(root) / f"{config.arch}_{config.recipe or 'custom'}_seed{config.seed}"
+                                f"_{digest[:8]}")
+
+    def model_path(self, checkpoint: str = "best") -> Path:
+        if checkpoint not in CHECKPOINTS:
+            raise ValueError(f"checkpoint must be one of {', '.join(CHECKPOINTS)}; "
+                             f"received {checkpoint!r}.")
+        return self.path / f"{checkpoint}.keras"
+
+    # ------------------------------------------------------------- starting a run
+
+    def prepare(self, config, overwrite: bool = False) -> bool:
+        """Creates the directory for ``config``, or checks that it holds the same run
+        unfinished; returns True when resuming.
+
+        Raises:
+            RunDirectoryError: when it holds another config, unless ``overwrite``
+                (which deletes it first).
+            FinishedRunError: when it holds this run, finished (unless ``overwrite``).
+        """
+        if self.path.exists() and overwrite:
+            shutil.rmtree(self.path)
+        if self.config_path.exists():
+            saved, wanted = self.read_config(), config.to_dict()
+            if saved != wanted:
+                changed = sorted(k for k in set(saved) | set(wanted)
+                                 if saved.get(k) != wanted.get(k))
+                raise RunDirectoryError(
+                    f"{self.path} holds a run with another config (differs in {changed}); "
+                    "choose another --run-dir, or pass --overwrite to replace it.")
+            if self.finished():
+                raise FinishedRunError(
+                    f"{self.path} holds a finished run; choose another --run-dir, or pass "
+                    "--overwrite to replace it.")
+            return True
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+        return False
+
+    def restored_epoch(self) -> int:
+        """The number of finished epochs the backup holds (0 without a backup)."""
+        metadata = self.backup_dir / "training_metadata.json"
+        if not metadata.exists():
+            return 0
+        return int(json.loads(metadata.read_text())["epoch"])
+
+    def trim_history(self, epochs_done: int) -> float | None:
+        """Drops history rows the backup does not cover (a crash between the CSV row and
+        the backup), and returns the best validation accuracy so far."""
+        if not self.history_path.exists() or self.history_path.stat().st_size == 0:
+            return None
+        history = pd.read_csv(self.history_path)
+        history = history[history["epoch"] < epochs_done]
+        history.to_csv(self.history_path, index=False)
+        if "val_accuracy" in history and len(history):
+            return float(history["val_accuracy"].max())
+        return None
+
+    # -------------------------------------------------------------- ending a run
+
+    def write_results(self, row: dict) -> None:
+        """Writes ``results.json`` (which marks the run finished) and drops the backup."""
+        self.results_path.write_text(json.dumps(row, indent=2))
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+    def finished(self) -> bool:
+        return self.results_path.exists()
+
+    # ------------------------------------------------------------ reading a run
+
+    def read_config(self) -> dict:
+        if not self.config_path.exists():
+            raise RunDirectoryError(f"{self.path} has no config.yaml; is it a run directory?")
+        return yaml.safe_load(self.config_path.read_text())
+
+    def dataset(self) -> str:
+        return self.read_config().get("dataset", "fashion_mnist")
+
+    def history(self) -> pd.DataFrame:
+        if not self.history_path.exists():
+            raise RunDirectoryError(f"{self.path} has no history.csv; has it trained an epoch?")
+        return pd.read_csv(self.history_path)
+
+    def results(self) -> dict:
+        if not self.finished():
+            raise RunDirectoryError(f"{self.path} has no results.json; is it a finished run?")
+        return json.loads(self.results_path.read_text())
+
+    def load_model(self, checkpoint: str = "best"):
+        """The run's ``best`` or ``last`` model, for inference (not compiled)."""
+        path = self.model_path(checkpoint)
+        if not path.exists():
+            raise RunDirectoryError(f"{self.path} has no {path.name}; is it a finished run?")
+        return load_checkpoint(path)
+
+
+def load_checkpoint(path, compile: bool = False):
+    """A ``.keras`` checkpoint of any run, for inference by default."""
+    return keras.saving.load_model(path, compile=compile)
+
+
+def load_trained(source, checkpoint: str = "best"):
+    """A Keras model and its dataset name from a run directory (its ``best.keras`` or
+    ``last.keras``, and ``config.yaml``), or from a ``.keras`` file (dataset None)."""
+    source = Path(source)
+    if source.is_dir():
+        run = RunDir(source)
+        return run.load_model(checkpoint), run.dataset()
+    if source.suffix != ".keras" or not source.exists():
+        raise FileNotFoundError(f"{source}: expected a run directory or an existing .keras file.")
+    return load_checkpoint(source), None

@@ -1,0 +1,32 @@
+import pytest
+
+from fmnist_keras.train.rundir import RunDir, RunDirectoryError, load_trained
+
+
+def test_default_run_dir_depends_on_the_config_only(tiny_config):
+    first, again = RunDir.default_for(tiny_config()), RunDir.default_for(tiny_config())
+    other = RunDir.default_for(tiny_config(seed=1))
+    assert first.path == again.path != other.path
+    assert first.path.parent.name == "runs"
+    assert first.path.name.startswith("mnist_net_mnist_final_seed0_")
+
+
+def test_missing_files_are_named(tmp_path):
+    run = RunDir(tmp_path)
+    for call, name in ((run.read_config, "config.yaml"), (run.history, "history.csv"),
+                       (run.results, "results.json"), (run.load_model, "best.keras")):
+        with pytest.raises(RunDirectoryError, match=name):
+            call()
+    with pytest.raises(ValueError, match="checkpoint must be one of best, last"):
+        run.model_path("final")
+    with pytest.raises(FileNotFoundError, match="expected a run directory or an existing"):
+        load_trained(tmp_path / "model.h5")
+
+
+def test_prepare_writes_the_config_and_resumes_only_the_same_one(tmp_path, tiny_config):
+    run = RunDir(tmp_path / "run")
+    assert run.prepare(tiny_config()) is False
+    assert run.read_config()["arch"] == "mnist_net" and run.dataset() == "mnist"
+    assert run.prepare(tiny_config()) is True
+    with pytest.raises(RunDirectoryError, match="differs in \\['epochs'\\]"):
+        run.prepare(tiny_config(epochs=2))
