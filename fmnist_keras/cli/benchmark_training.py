@@ -1,5 +1,7 @@
-"""``benchmark-training``: training images/s of a config for each combination of
---mixed-precision and --jit-compile, or (--pipeline-only) the input pipeline's images/s."""
+"""``benchmark-training``: training images/s of a config (a recipe's, or an
+architecture's with the options given), for each combination of --mixed-precision and
+--jit-compile (a recipe: its own) and each --steps-per-execution; or (--pipeline-only)
+the input pipeline's images/s."""
 
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ def build_parser():
                         help="time this recipe's model, batch, augmentation and settings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--augment", help="comma list (default: the recipe's, else flip)")
-    parser.add_argument("--steps-per-execution", type=int)
+    parser.add_argument("--steps-per-execution", default="",
+                        help="comma list, e.g. 1,8 (default: the config's)")
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--pipeline-only", action="store_true")
     parser.add_argument("--out", type=Path, help="also write the table as CSV")
@@ -35,8 +38,8 @@ def main(argv=None):
         [a for a in args.augment.split(",") if a and a != "none"]
     if augment is None and args.recipe is None:
         augment = ["flip"]
-    overrides = {"batch_size": args.batch_size, "augment": augment,
-                 "steps_per_execution": args.steps_per_execution}
+    overrides = {"batch_size": args.batch_size, "augment": augment}
+    steps_per_execution = [int(n) for n in args.steps_per_execution.split(",") if n.strip()]
     rows = []
     with one_line_errors():
         config = resolve_config(None if args.recipe else args.arch, args.recipe, overrides)
@@ -48,10 +51,12 @@ def main(argv=None):
                              datasets["train"], config.batch_size, args.steps), 1)})
         settings = [(config.mixed_precision, config.jit_compile)] if args.recipe else \
             itertools.product((False, True), (False, True))
-        for mixed, jit in [] if args.pipeline_only else settings:
-            rows.append(training_throughput(config.replace(mixed_precision=mixed,
-                                                           jit_compile=jit),
-                                            args.data_dir, steps=args.steps))
+        for (mixed, jit), per_call in itertools.product(
+                [] if args.pipeline_only else settings,
+                steps_per_execution or [config.steps_per_execution]):
+            rows.append(training_throughput(
+                config.replace(mixed_precision=mixed, jit_compile=jit,
+                               steps_per_execution=per_call), args.data_dir, steps=args.steps))
             print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
     print(table.to_string(index=False))

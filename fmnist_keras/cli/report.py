@@ -1,5 +1,5 @@
-"""``report``: results tables as Markdown (the results table, a seed table, an epoch
-comparison with a reference) and training curves as PNG."""
+"""``report``: the results page (docs/results.md, from the committed results tables),
+or a seed table or an epoch comparison of run directories; training curves as PNG."""
 
 from __future__ import annotations
 
@@ -15,8 +15,10 @@ from fmnist_keras.train.rundir import RunDir
 def build_parser():
     parser = new_parser(__doc__.split("\n")[0])
     parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
-    parser.add_argument("--out", type=Path, default=Path("results/results.md"))
-    parser.add_argument("--curves-dir", type=Path, default=Path("results/curves"))
+    parser.add_argument("--references", type=Path, default=Path("results/references.csv"))
+    parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
+    parser.add_argument("--curves-dir", type=Path,
+                        help="also draw the training curves of the table's runs found on disk")
     parser.add_argument("--compare", nargs="+", type=Path, metavar="RUN_DIR",
                         help="instead: per-epoch test accuracy of these runs beside --reference")
     parser.add_argument("--reference", type=Path, help="CSV with epoch and test_accuracy")
@@ -47,14 +49,16 @@ def main(argv=None):
             histories = {run.name: RunDir(run).history() for run in args.compare}
             markdown = results.epoch_comparison(histories, pd.read_csv(args.reference))
             return write_markdown(args.out, markdown)
-        if not args.results_table.exists():
-            raise FileNotFoundError(f"{args.results_table} does not exist; train a model "
-                                    "with --results-table first, or pass another table.")
+        for table in (args.results_table, args.references):
+            if not table.exists():
+                raise FileNotFoundError(f"{table} does not exist; train a model with "
+                                        "--results-table first, or pass another table.")
         frame = pd.read_csv(args.results_table)
+        page = results.results_page(frame, pd.read_csv(args.references))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(results.to_markdown(frame))
+    args.out.write_text(page)
     print(args.out)
-    for run_dir in frame.get("run_dir", []):
+    for run_dir in frame.get("run_dir", []) if args.curves_dir else []:
         run = RunDir(run_dir)
         if run.history_path.exists():
             print(plots.training_curves(run.history(), run.path.name,

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
+import sys
 from pathlib import Path
 
 from fmnist_keras.cli import add_data_arguments, key_value, new_parser, one_line_errors
@@ -120,7 +122,8 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv_given = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv_given)
     if args.arch is None and args.recipe is None:
         parser.error("give --arch or --recipe")
     if args.cpu_devices is not None and args.distribute != "mirrored":
@@ -156,5 +159,6 @@ def main(argv=None):
         if args.results_table:
             from fmnist_keras.report.results import append_row
 
-            append_row(args.results_table, row)
+            append_row(args.results_table, {
+                **row, "command": shlex.join(["python", "scripts/train.py", *argv_given])})
     print(json.dumps(row, indent=2))

@@ -4,22 +4,35 @@ import pandas as pd
 import pytest
 
 from fmnist_keras.cli.report import main as report_main
-from fmnist_keras.report.results import append_row, epoch_comparison, seed_summary
+from fmnist_keras.report.results import append_row, epoch_comparison, results_page, seed_summary
 from fmnist_keras.train.engine import train
 
 
-def test_report_writes_markdown_and_curves(tmp_path, data_dir, tiny_config):
+def test_results_page_has_medians_every_run_with_its_command_and_curves(
+        tmp_path, data_dir, tiny_config, root):
     table = tmp_path / "results.csv"
-    append_row(table, train(tiny_config(epochs=2), tmp_path / "run", data_dir=data_dir,
-                            verbose=False))
-    assert pd.read_csv(table)["resolved_mixed_precision"].tolist() == [False]
-    report_main(["--results-table", str(table), "--out", str(tmp_path / "results.md"),
+    for seed in (0, 1, 2):
+        row = train(tiny_config(epochs=2, seed=seed), tmp_path / f"run{seed}",
+                    data_dir=data_dir, verbose=False)
+        append_row(table, {**row, "command": f"python scripts/train.py --seed {seed}"})
+    runs = pd.read_csv(table)
+    assert runs["resolved_mixed_precision"].tolist() == [False] * 3
+    report_main(["--results-table", str(table), "--references",
+                 str(root / "results" / "references.csv"), "--out", str(tmp_path / "results.md"),
                  "--curves-dir", str(tmp_path / "curves")])
-    markdown = (tmp_path / "results.md").read_text().splitlines()
-    assert markdown[0].startswith("| Network | Params (trainable) | Storage (MB) |")
-    assert markdown[2].startswith("| mnist_net | ")
-    assert len(markdown) == 3
-    assert (tmp_path / "curves" / "run.png").stat().st_size > 1000
+    page = (tmp_path / "results.md").read_text()
+    median = runs["test_accuracy"].median()
+    spread = f"{runs['test_accuracy'].min():.4f}-{runs['test_accuracy'].max():.4f}, n=3"
+    assert f"| `mnist_final` | mnist_net | 860 | 0, 1, 2 | {median:.4f} ({spread}) |" in page
+    for seed in (0, 1, 2):
+        assert f"`python scripts/train.py --seed {seed}` |" in page
+    assert "| mnist_final | 7,864 | 0.9948 | 15 | 128 |" in page      # a reference row
+    assert (tmp_path / "curves" / "run0.png").stat().st_size > 1000
+
+
+def test_results_page_needs_the_command_column():
+    with pytest.raises(ValueError, match="lacks the column\\(s\\) \\['command'\\]"):
+        results_page(pd.DataFrame({"recipe": ["r"], "seed": [0]}), pd.DataFrame())
 
 
 def test_epoch_comparison_puts_runs_beside_the_reference():

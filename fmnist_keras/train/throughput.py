@@ -22,8 +22,11 @@ def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: in
     """Training images/s of a config's model, pipeline and compile settings.
 
     Times ``steps`` optimiser steps after ``warmup_steps`` (tracing, oneDNN and XLA
-    compilation excluded), and separately the input pipeline alone.
+    compilation excluded), and separately the input pipeline alone. Both counts are
+    rounded up to whole calls of ``steps_per_execution`` steps.
     """
+    per_call = config.steps_per_execution
+    steps, warmup_steps = (per_call * math.ceil(n / per_call) for n in (steps, warmup_steps))
     resolved = configure_runtime(config)
     splits, datasets = datasets_for(config, data_dir)
     model = build_and_compile(config, splits.info.num_classes,
