@@ -20,6 +20,7 @@ def test_mirrored_strategy_on_two_logical_cpus(root, tmp_path):
     result = run_script(root, "train", "--arch", "mnist_net", "--recipe", "mnist_final",
                         "--epochs", "1", "--max-train-samples", "256", "--validation-size",
                         "128", "--distribute", "mirrored", "--cpu-devices", "2",
+                        "--steps-per-execution", "1",
                         "--run-dir", str(tmp_path / "run"), cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
@@ -36,6 +37,8 @@ def test_mirrored_strategy_on_two_logical_cpus(root, tmp_path):
     (["--arch", "mnist_final", "--epochs", "0"], "epochs (--epochs) = 0 is not accepted; "
      "expected an integer >= 1."),
     (["--arch", "mnist_final", "--batch-size", "0"], "batch_size (--batch-size) = 0"),
+    (["--arch", "mnist_final", "--distribute", "mirrored"],
+     "steps_per_execution 8 fails under --distribute mirrored (Keras 3.15); pass "),
     (["--arch", "mnist_final", "--lr", "-1"], "lr (--lr) = -1.0 is not accepted; expected "
      "a finite number > 0.0."),
 ])

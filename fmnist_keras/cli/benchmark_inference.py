@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import shlex
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -35,6 +37,7 @@ def build_parser():
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     with one_line_errors():
         keras_model, run_dataset = load_trained(args.keras_model) if args.keras_model \
@@ -53,4 +56,5 @@ def main(argv=None):
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps({
             "model": str(args.model), "test_time_flip": serves_test_time_flip(args.model),
+            "command": shlex.join(["python", "scripts/benchmark_inference.py", *argv]),
             "rows": rows}, indent=2))

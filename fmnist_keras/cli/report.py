@@ -3,6 +3,7 @@ or a seed table or an epoch comparison of run directories; training curves as PN
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,8 @@ def build_parser():
     parser = new_parser(__doc__.split("\n")[0])
     parser.add_argument("--results-table", type=Path, default=Path("results/results.csv"))
     parser.add_argument("--references", type=Path, default=Path("results/references.csv"))
+    parser.add_argument("--inference-dir", type=Path, default=Path("docs/inference"),
+                        help="benchmark_inference.py --json files to list")
     parser.add_argument("--out", type=Path, default=Path("docs/results.md"))
     parser.add_argument("--curves-dir", type=Path,
                         help="also draw the training curves of the table's runs found on disk")
@@ -54,7 +57,9 @@ def main(argv=None):
                 raise FileNotFoundError(f"{table} does not exist; train a model with "
                                         "--results-table first, or pass another table.")
         frame = pd.read_csv(args.results_table)
-        page = results.results_page(frame, pd.read_csv(args.references))
+        benchmarks = [json.loads(path.read_text())
+                      for path in sorted(args.inference_dir.glob("*.json"))]
+        page = results.results_page(frame, pd.read_csv(args.references), benchmarks)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(page)
     print(args.out)

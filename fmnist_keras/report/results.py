@@ -135,9 +135,25 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
             *("| " + " | ".join(row) + " |" for row in rows)]
 
 
-def results_page(runs: pd.DataFrame, references: pd.DataFrame) -> str:
+def inference_rows(benchmarks: list[dict]) -> list[list[str]]:
+    """One row per benchmark JSON (``scripts/benchmark_inference.py --json``): each
+    format's p50 latency, and its test accuracy where it was scored."""
+    rows = []
+    for bench in sorted(benchmarks, key=lambda b: b["model"]):
+        formats = bench["rows"]
+        rows.append([f"`{bench['model']}`" + (" (flip TTA)" if bench.get("test_time_flip") else ""),
+                     ", ".join(f"{row['format']} {row['p50_ms']:.3f}" for row in formats),
+                     ", ".join(f"{row['format']} {row['test_accuracy']:.4f}" for row in formats
+                               if "test_accuracy" in row),
+                     formats[0]["device"], f"`{bench['command']}`"])
+    return rows
+
+
+def results_page(runs: pd.DataFrame, references: pd.DataFrame,
+                 benchmarks: list[dict] = ()) -> str:
     """The results page: each recipe's median and spread over its seeds, every run with
-    the command that produced it, and the references' own table."""
+    the command that produced it, the references' own table and (given the inference
+    benchmarks' JSON) the exported models' batch-1 latency."""
     missing = {"recipe", "seed", "command"} - set(runs)
     if missing:
         raise ValueError(f"the results table lacks the column(s) {sorted(missing)}; rows "
@@ -173,4 +189,9 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame) -> str:
             for ref in references.itertuples()]
     lines += _markdown_table(["network", "params", "test accuracy", "epochs", "batch",
                               "split", "selection", "source"], rows)
+    if benchmarks:
+        lines += ["", "## Exported models: batch-1 latency", "",
+                  "One uint8 image per call, outputs copied to the host, measured alone.", ""]
+        lines += _markdown_table(["model", "p50 ms by format", "test accuracy by format",
+                                  "device", "command"], inference_rows(benchmarks))
     return "\n".join(lines) + "\n"

@@ -123,6 +123,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     Returns:
         The run's results (also in ``run_dir/results.json``).
     """
+    if distribute not in (None, "none") and config.steps_per_execution != 1:
+        raise ValueError(f"steps_per_execution {config.steps_per_execution} fails under "
+                         f"--distribute {distribute} (Keras 3.15); pass "
+                         "--steps-per-execution 1.")
     run = RunDir(run_dir)
     resuming = run.prepare(config, overwrite)
     resolved = configure_runtime(config)

@@ -76,7 +76,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, data_
 
     run = RunDir(tmp_path / "run")
     with pytest.raises(TrainingDiverged, match="epoch 2, step 2"):
-        engine.train(tiny_config(epochs=3), run, data_dir=data_dir,
+        engine.train(tiny_config(epochs=3, steps_per_execution=1), run, data_dir=data_dir,
                      extra_callbacks=[PoisonWeights()], verbose=False)
     last = run.load_model("last")
     assert all(np.isfinite(w).all() for w in last.get_weights())
