@@ -257,6 +257,7 @@ def load_tfds_arrays(name: str, data_dir=None) -> dict[str, np.ndarray]:
     import tensorflow_datasets as tfds
     from tensorflow_datasets.core import hashing
 
+    tfds.disable_progress_bar()
     info = dataset_info(name)
     manual_dir = next((folder for _, folder in _candidate_dirs(info, data_dir)
                        if _has_all_files(folder)), None)

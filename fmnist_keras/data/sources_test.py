@@ -159,3 +159,25 @@ def test_failed_download_is_reported(tmp_path, monkeypatch):
 def test_unknown_dataset_lists_the_known_ones():
     with pytest.raises(ValueError, match="fashion_mnist, mnist"):
         data.load_arrays("cifar10")
+
+
+def test_tfds_source_gives_the_same_arrays_in_the_same_order(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    through_tfds = data.load_tfds_arrays("mnist", data_dir)
+    from_idx = data.load_arrays("mnist", data_dir=data_dir, download=False)
+    for key in ("train_images", "train_labels", "test_images", "test_labels"):
+        np.testing.assert_array_equal(through_tfds[key], from_idx[key], err_msg=key)
+    splits = data.load_splits("mnist", "standard", 1000, 3, data_dir, source="tfds")
+    np.testing.assert_array_equal(splits.x_val, data.load_splits(
+        "mnist", "standard", 1000, 3, data_dir).x_val)
+
+
+def test_tfds_refuses_files_that_fail_its_checksums_in_one_line(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    with pytest.raises(data.DataNotFoundError) as error:   # re-compressed: other checksums
+        data.load_tfds_arrays("fashion_mnist", data_dir)
+    message = str(error.value)
+    assert "NonMatchingChecksumError" in message and "use --data-source idx" in message
+    assert "\n" not in message
+    with pytest.raises(ValueError, match="Unknown data source 'csv'; known: idx, tfds"):
+        data.load_splits("mnist", data_dir=data_dir, source="csv")
