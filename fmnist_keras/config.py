@@ -124,6 +124,8 @@ class TrainConfig:
                                          "or auto (where the hardware has it)",
                                          kind=bool, choices=(True, False, "auto"))
     jit_compile: bool = _field(False, "run", "XLA (slower on this CPU: docs/speed.md)")
+    deterministic: bool = _field(False, "run", "TensorFlow op determinism: a resumed run "
+                                 "ends with the uninterrupted run's weights (docs/training.md)")
     steps_per_execution: int = _field(1, "run", "training steps per call into the graph "
                                       "(amortises per-step overhead)", minimum=1)
     log_test_accuracy: bool = _field(False, "run", "also log test accuracy per epoch "

@@ -12,7 +12,7 @@ LAYERS = [
     {"train"},
     {"search"},
     {"deploy", "report"},
-    {"cli", "__main__", "__init__"},
+    {"cli", "__main__", "__init__", "testing"},
 ]
 
 

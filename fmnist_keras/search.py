@@ -33,6 +33,7 @@ from fmnist_keras.config import TrainConfig
 from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import BYTES_PER_FLOAT32, parameter_counts
 from fmnist_keras.models.mnist_net import DEFAULT_CHANNELS
+from fmnist_keras.train.callbacks import ReseedEachEpoch
 from fmnist_keras.train.engine import (
     build_and_compile,
     configure_runtime,
@@ -284,7 +285,8 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
                                   splits.info.num_classes, space, tune_lr)
     search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
     search_tuner.search(datasets["train"], validation_data=datasets["val"],
-                        epochs=config.epochs, verbose=verbose)
+                        epochs=config.epochs, verbose=verbose,
+                        callbacks=[ReseedEachEpoch(config.seed, datasets["epoch"])])
     if is_distributed_worker():
         return None
     table = trials_table(search_tuner, hypermodel)

@@ -85,3 +85,29 @@ def test_every_tuner_builds_with_the_installed_extras(tuner, tmp_path):
     built = search.make_tuner(hypermodel, tuner, tmp_path, max_trials=2)
     assert built.oracle.objective.name == "val_accuracy"
     assert built.oracle.max_consecutive_failed_trials > 3
+
+
+def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir, monkeypatch):
+    config = resolve_config(None, "mnist_final", TINY)
+    fits = []
+    original_fit = search.BudgetHyperModel.fit
+
+    def fit_then_die_in_the_second(self, hp, model, *args, **kwargs):
+        fits.append(dict(hp.values))
+        if len(fits) == 2:
+            raise KeyboardInterrupt     # a kill in the middle of the second trial
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", fit_then_die_in_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
+                          max_trials=3, data_dir=data_dir, verbose=0)
+    monkeypatch.undo()
+    retrained = []
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", lambda self, hp, model, *a, **k: (
+        retrained.append(dict(hp.values)), original_fit(self, hp, model, *a, **k))[1])
+    table = search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
+                              max_trials=3, data_dir=data_dir, verbose=0)
+    assert (table["status"] == "COMPLETED").sum() == 3
+    assert fits[0] not in retrained                  # the finished trial was not trained again
+    assert len(retrained) == 2                       # the killed one, and the third

@@ -52,10 +52,11 @@ def quiet_tensorflow(verbose: bool = False) -> None:
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from fmnist_keras.train.callbacks import TrainingDiverged
+    from fmnist_keras.train.callbacks import CheckpointError, TrainingDiverged
     from fmnist_keras.train.rundir import RunDirectoryError
 
-    return (ValueError, FileNotFoundError, RunDirectoryError, TrainingDiverged)
+    return (ValueError, FileNotFoundError, RunDirectoryError, TrainingDiverged,
+            CheckpointError)
 
 
 @contextlib.contextmanager

@@ -21,8 +21,31 @@ import tensorflow as tf
 AUGMENTATIONS = ("rotate", "crop", "flip", "cutout", "erase")
 
 
+class UniformDraws:
+    """The uniform draws of one augmentation call.
+
+    Given ``seed`` (an int ``[2]`` tensor) every draw is stateless, with its own
+    sub-seed, so a batch's augmentation is a function of that seed alone: the training
+    pipeline derives it from (run seed, epoch, batch), which makes a resumed run draw
+    what the uninterrupted one drew. Without it they come from a Keras SeedGenerator,
+    as in any Keras layer.
+    """
+
+    def __init__(self, seed=None, generator=None):
+        self.seed, self.generator, self.count = seed, generator, 0
+
+    def __call__(self, shape, minval=0.0, maxval=1.0):
+        if self.seed is None:
+            return keras.random.uniform(shape, minval, maxval, seed=self.generator)
+        self.count += 1
+        return tf.random.stateless_uniform(
+            shape, tf.random.experimental.stateless_fold_in(self.seed, self.count),
+            minval, maxval)
+
+
 class _RandomBatchLayer(keras.layers.Layer):
-    """Base of the augmentation layers: a seed generator and inference passthrough."""
+    """Base of the augmentation layers: per-image draws, an optional stateless seed per
+    call, and inference passthrough."""
 
     def __init__(self, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -31,22 +54,55 @@ class _RandomBatchLayer(keras.layers.Layer):
         self._convert_input_args = False
         self._allow_non_tensor_positional_args = True
 
-    def call(self, images, training=True):
+    def call(self, images, training=True, seed=None):
         if not training:
             return images
-        return self.augment(tf.convert_to_tensor(images))
+        return self.augment(tf.convert_to_tensor(images), UniformDraws(seed, self.seed_generator))
 
-    def augment(self, images):
+    def augment(self, images, draw: UniformDraws):
         raise NotImplementedError
-
-    def _uniform(self, shape, minval=0.0, maxval=1.0):
-        return keras.random.uniform(shape, minval, maxval, seed=self.seed_generator)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+
+class RandomFlip(_RandomBatchLayer):
+    """Mirrors each image left-right with probability 1/2 (torchvision's
+    ``RandomHorizontalFlip``)."""
+
+    def augment(self, images, draw):
+        flip = draw((tf.shape(images)[0], 1, 1, 1)) < 0.5
+        return tf.where(flip, images[:, :, ::-1], images)
+
+
+class RandomRotation(_RandomBatchLayer):
+    """Rotates each image about its centre by an angle drawn uniformly from
+    [-degrees, degrees], bilinear, zero outside (torchvision's ``RandomRotation``)."""
+
+    def __init__(self, degrees=7.0, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.degrees = degrees
+
+    def augment(self, images, draw):
+        batch = tf.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        angle = draw((batch,), -self.degrees, self.degrees) * (math.pi / 180.0)
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+        # Output pixel (x, y) samples input (x', y') = R(angle) (x - c) + c.
+        zeros = tf.zeros_like(cos)
+        transforms = tf.stack([cos, -sin, centre_x - cos * centre_x + sin * centre_y,
+                               sin, cos, centre_y - sin * centre_x - cos * centre_y,
+                               zeros, zeros], axis=1)
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=images, transforms=transforms, output_shape=[height, width],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+
+    def get_config(self):
+        return {**super().get_config(), "degrees": self.degrees}
 
 
 class RandomCropWithPadding(_RandomBatchLayer):
@@ -57,12 +113,12 @@ class RandomCropWithPadding(_RandomBatchLayer):
         super().__init__(seed=seed, **kwargs)
         self.padding = padding
 
-    def augment(self, images):
+    def augment(self, images, draw):
         pad = self.padding
         height, width = images.shape[1], images.shape[2]
         batch = tf.shape(images)[0]
         padded = tf.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
-        offsets = tf.cast(self._uniform((batch, 2), 0.0, 2 * pad + 1), tf.int32)
+        offsets = tf.cast(draw((batch, 2), 0.0, 2 * pad + 1), tf.int32)
         offsets = tf.minimum(offsets, 2 * pad)
         rows = offsets[:, :1] + tf.range(height)[None, :]
         cols = offsets[:, 1:] + tf.range(width)[None, :]
@@ -76,7 +132,7 @@ class RandomCropWithPadding(_RandomBatchLayer):
 class _BoxEraser(_RandomBatchLayer):
     """Base of Cutout and random erasing: fills one box per image, with a probability."""
 
-    def erase(self, images, top, left, box_height, box_width):
+    def erase(self, images, draw, top, left, box_height, box_width):
         """Sets the per-image box [top, top+h) x [left, left+w) to ``self.fill`` in the
         images drawn with ``self.probability``; boxes may reach past the border."""
         height, width = images.shape[1], images.shape[2]
@@ -85,7 +141,7 @@ class _BoxEraser(_RandomBatchLayer):
         top, left = top[:, None, None], left[:, None, None]
         inside = ((rows >= top) & (rows < top + box_height[:, None, None])
                   & (cols >= left) & (cols < left + box_width[:, None, None]))
-        apply = self._uniform((tf.shape(images)[0],)) < self.probability
+        apply = draw((tf.shape(images)[0],)) < self.probability
         mask = tf.cast(inside & apply[:, None, None], images.dtype)[..., None]
         return images * (1.0 - mask) + self.fill * mask
 
@@ -103,7 +159,7 @@ class Cutout(_BoxEraser):
         super().__init__(seed=seed, **kwargs)
         self.size, self.probability, self.inside, self.fill = size, probability, inside, fill
 
-    def augment(self, images):
+    def augment(self, images, draw):
         height, width = images.shape[1], images.shape[2]
         batch = tf.shape(images)[0]
         half = self.size // 2
@@ -111,10 +167,10 @@ class Cutout(_BoxEraser):
         low = half if self.inside else 0
         high_y = height + offset - half if self.inside else height + offset
         high_x = width + offset - half if self.inside else width + offset
-        centre_y = tf.cast(tf.floor(self._uniform((batch,), low, high_y)), tf.int32)
-        centre_x = tf.cast(tf.floor(self._uniform((batch,), low, high_x)), tf.int32)
+        centre_y = tf.cast(tf.floor(draw((batch,), low, high_y)), tf.int32)
+        centre_x = tf.cast(tf.floor(draw((batch,), low, high_x)), tf.int32)
         side = tf.fill((batch,), self.size)
-        return self.erase(images, centre_y - half, centre_x - half, side, side)
+        return self.erase(images, draw, centre_y - half, centre_x - half, side, side)
 
     def get_config(self):
         return {**super().get_config(), "size": self.size, "probability": self.probability,
@@ -133,20 +189,17 @@ class RandomErasing(_BoxEraser):
         self.probability, self.area, self.aspect, self.fill = (
             probability, tuple(area), tuple(aspect), fill)
 
-    def augment(self, images):
+    def augment(self, images, draw):
         height, width = images.shape[1], images.shape[2]
         batch = tf.shape(images)[0]
-        area = self._uniform((batch,), *self.area) * height * width
-        log_aspect = self._uniform((batch,), math.log(self.aspect[0]),
-                                   math.log(self.aspect[1]))
+        area = draw((batch,), *self.area) * height * width
+        log_aspect = draw((batch,), math.log(self.aspect[0]), math.log(self.aspect[1]))
         aspect = tf.exp(log_aspect)
         box_h = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area * aspect)), tf.int32), 1, height)
         box_w = tf.clip_by_value(tf.cast(tf.round(tf.sqrt(area / aspect)), tf.int32), 1, width)
-        top = tf.cast(tf.floor(self._uniform((batch,)) * tf.cast(height - box_h + 1, tf.float32)),
-                      tf.int32)
-        left = tf.cast(tf.floor(self._uniform((batch,)) * tf.cast(width - box_w + 1, tf.float32)),
-                       tf.int32)
-        return self.erase(images, top, left, box_h, box_w)
+        top = tf.cast(tf.floor(draw((batch,)) * tf.cast(height - box_h + 1, tf.float32)), tf.int32)
+        left = tf.cast(tf.floor(draw((batch,)) * tf.cast(width - box_w + 1, tf.float32)), tf.int32)
+        return self.erase(images, draw, top, left, box_h, box_w)
 
     def get_config(self):
         return {**super().get_config(), "probability": self.probability, "area": self.area,
@@ -174,12 +227,11 @@ def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
     names = parse_augmentations(augment)
     before, after = [], []
     if "rotate" in names:
-        before.append(keras.layers.RandomRotation(
-            rotation_degrees / 360.0, fill_mode="constant", fill_value=0.0, seed=seed))
+        before.append(RandomRotation(rotation_degrees, seed=seed))
     if "crop" in names:
         before.append(RandomCropWithPadding(crop_padding, seed=seed + 1))
     if "flip" in names:
-        before.append(keras.layers.RandomFlip("horizontal", seed=seed + 2))
+        before.append(RandomFlip(seed=seed + 2))
     if "cutout" in names:
         after.append(Cutout(cutout_size, cutout_probability, cutout_inside, seed=seed + 3))
     if "erase" in names:

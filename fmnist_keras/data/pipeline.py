@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,35 +31,52 @@ class Normalization(keras.layers.Layer):
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
                  batch_size: int, training: bool = False, augment=(), seed: int = 0,
-                 **augment_options) -> tf.data.Dataset:
+                 epoch: tf.Variable | None = None, **augment_options) -> tf.data.Dataset:
     """A batched ``tf.data`` pipeline of normalised (B, 28, 28, 1) float32 images.
 
-    Training pipelines shuffle (seeded, reshuffled every epoch) and augment; others
-    keep the order and only normalise.
+    Training pipelines shuffle and augment; others keep the order and only normalise.
+    Everything a training epoch draws is a function of (``seed``, epoch, batch): the
+    order is a stateless permutation keyed on the epoch, and each batch's augmentation
+    a stateless draw keyed on its epoch and index. ``epoch`` is the variable that says
+    which epoch the next pass is (`fmnist_keras.train.callbacks.ReseedEachEpoch` sets
+    it); without one every pass is epoch 0. So a resumed run sees exactly the batches
+    the uninterrupted run saw, and the map can run in parallel.
     """
     images = np.asarray(images)
     if images.ndim == 3:
         images = images[..., None]
-    dataset = tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
-    if training:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size, drop_remainder=False)
-    before, after = build_augmenter(augment if training else (), seed=seed, **augment_options)
+    labels = np.asarray(labels).astype(np.int32)
     normalise = Normalization(info.mean, info.std)
+    if not training:
+        dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
+        return dataset.map(lambda x, y: (normalise(x), y),
+                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
-    def transform(batch_images, batch_labels):
-        batch_images = tf.cast(batch_images, tf.float32)
-        for layer in before:
-            batch_images = layer(batch_images, training=True)
+    epoch = epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False)
+    before, after = build_augmenter(augment, seed=seed, **augment_options)
+    all_images, all_labels = tf.constant(images), tf.constant(labels)
+    batches = math.ceil(len(images) / batch_size)
+
+    def one_epoch(_):
+        epoch_seed = tf.stack([tf.constant(seed, tf.int64), epoch.read_value()])
+        order = tf.argsort(tf.random.stateless_uniform([len(images)], epoch_seed))
+        indices = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return tf.data.Dataset.zip((indices, tf.data.Dataset.range(batches),
+                                    tf.data.Dataset.from_tensors(epoch_seed).repeat()))
+
+    def transform(indices, batch_index, epoch_seed):
+        batch_seed = tf.random.experimental.stateless_fold_in(epoch_seed, batch_index)
+        batch_images = tf.cast(tf.gather(all_images, indices), tf.float32)
+        for index, layer in enumerate(before):
+            batch_images = layer(batch_images, training=True,
+                                 seed=tf.random.experimental.stateless_fold_in(batch_seed, index))
         batch_images = normalise(batch_images)
-        for layer in after:
-            batch_images = layer(batch_images, training=True)
-        return batch_images, batch_labels
+        for index, layer in enumerate(after, start=len(before)):
+            batch_images = layer(batch_images, training=True,
+                                 seed=tf.random.experimental.stateless_fold_in(batch_seed, index))
+        return batch_images, tf.gather(all_labels, indices)
 
-    # One batch at a time: the layers' seed generators are shared state, and parallel
-    # calls would draw from them in a racy order (a seed would no longer fix a batch).
-    # Sequential augmentation still delivers far more than any model here trains on
-    # (docs/speed.md); prefetch overlaps it with training.
-    dataset = dataset.map(transform, num_parallel_calls=None if before or after else
-                          tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
+    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
+        tf.data.AUTOTUNE)

@@ -36,7 +36,13 @@ def grpc_request(images: np.ndarray, model_name: str, signature: str = "serving_
 
 
 def signature_spec(loaded, signature: str = "serving_default") -> tf.TensorSpec:
-    return loaded.signatures[signature].structured_input_signature[1][SERVING_INPUT]
+    """The input a signature accepts: its dtype, and the documented shape
+    ``[batch, 28, 28]`` (the serving signatures declare none; ``serving_tflite`` does)."""
+    spec = loaded.signatures[signature].structured_input_signature[1][SERVING_INPUT]
+    if spec.shape.rank is None and "serving_tflite" in loaded.signatures:
+        shaped = loaded.signatures["serving_tflite"].structured_input_signature[1]
+        spec = tf.TensorSpec(shaped[SERVING_INPUT].shape, spec.dtype, SERVING_INPUT)
+    return spec
 
 
 def tensor_from_rest(body: dict, spec: tf.TensorSpec) -> tf.Tensor:

@@ -68,6 +68,40 @@ def test_wrong_shape_or_values_are_refused_with_the_expected_shape(trained, tmp_
         loaded.signatures["serving_default"](images=tf.zeros((1, 32, 32), tf.uint8))
 
 
+def test_the_signature_answers_bad_dtype_shape_empty_and_large_batches(trained, tmp_path,
+                                                                    keras_probabilities):
+    model, images = trained
+    serve = tf.saved_model.load(str(export_for_serving(model, INFO, "m", base_dir=tmp_path))) \
+        .signatures["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="expected to be a uint8 tensor but is a float tensor"):
+        serve(images=tf.zeros((1, 28, 28), tf.float32))
+    for shape in ((1, 28, 28, 1), (28,), (2, 32, 32)):    # a CHECK in oneDNN's conv, once
+        with pytest.raises(tf.errors.InvalidArgumentError,
+                           match=r"must have shape \[batch, 28, 28\]; received"):
+            serve(images=tf.zeros(shape, tf.uint8))
+    single = serve(images=tf.constant(images[0]))["probabilities"].numpy()   # one image
+    np.testing.assert_allclose(single, keras_probabilities(model, images[:1]), atol=1e-5)
+    empty = serve(images=tf.zeros((0, 28, 28), tf.uint8))
+    assert empty["probabilities"].shape == (0, 10) and empty["class_name"].shape == (0,)
+    many = np.resize(images, (1000, 28, 28))
+    large = serve(images=tf.constant(many))["probabilities"].numpy()
+    np.testing.assert_allclose(large, keras_probabilities(model, many), atol=1e-5)
+
+
+def test_eight_threads_on_one_model_get_one_thread_s_outputs(trained, tmp_path):
+    from fmnist_keras.deploy.latency import concurrent_calls
+
+    model, images = trained
+    serve = tf.saved_model.load(str(export_for_serving(model, INFO, "m", base_dir=tmp_path))) \
+        .signatures["serving_default"]
+    alone = serve(images=tf.constant(images))["probabilities"].numpy()
+    result = concurrent_calls(serve, tf.constant(images), threads=8, calls=1000)
+    assert len(result["outputs"]) == 8 and result["calls_per_s"] > 0
+    for outputs in result["outputs"]:
+        np.testing.assert_array_equal(outputs, alone)
+
+
 @pytest.mark.slow
 def test_predict_script_on_a_png_and_a_bad_file(trained, tmp_path):
     model, images = trained

@@ -74,34 +74,58 @@ def serving_archive(model, info: DatasetInfo,
     class_names = tf.constant(info.class_names)
     height, width = model.input_shape[1:3]
 
-    def predict(pixels):
-        # The signature's TensorSpec is not enforced on the spatial size when the
-        # graph would accept it (global pooling), so the check is part of the graph
-        # and its message reaches the client through TF Serving's error.
-        tf.debugging.assert_equal(
-            tf.shape(pixels)[1:], tf.constant([height, width]),
-            message=f"input '{SERVING_INPUT}' must have shape [batch, {height}, {width}]")
+    def probabilities_of(pixels):
         images = normalise(pixels[..., None])
         if test_time_flip:
             images = tf.concat([images, images[:, :, ::-1]], axis=0)
         probabilities = tf.nn.softmax(tf.cast(model(images, training=False), tf.float32))
         if test_time_flip:
             probabilities = tf.reduce_mean(tf.stack(tf.split(probabilities, 2)), axis=0)
+        return probabilities
+
+    def outputs(probabilities):
         class_id = tf.argmax(probabilities, axis=-1)
         return {"probabilities": probabilities, "class_id": class_id,
                 "class_name": tf.gather(class_names, class_id)}
+
+    def predict(pixels):
+        # A loaded graph does not enforce the signature's TensorSpec, and a tensor of
+        # another rank reaching oneDNN's convolution fails a CHECK that ends the whole
+        # server process. So the image size is checked first (its message reaches the
+        # client through TF Serving's error) and everything after works on a reshaped
+        # [batch, height, width] tensor: a single image [height, width] is a batch of one.
+        shape = tf.shape(pixels)
+        rank = tf.size(shape)
+        valid = tf.logical_and(
+            tf.logical_or(tf.equal(rank, 2), tf.equal(rank, 3)),
+            tf.reduce_all(tf.equal(shape[-2:], tf.constant([height, width]))))
+        checked = tf.debugging.Assert(valid, [
+            f"input '{SERVING_INPUT}' must have shape [batch, {height}, {width}]; received",
+            shape])
+        with tf.control_dependencies([checked]):
+            pixels = tf.reshape(pixels, [-1, height, width])
+        # oneDNN's batch normalization fails on an empty batch; it gets empty outputs.
+        return outputs(tf.cond(tf.shape(pixels)[0] > 0, lambda: probabilities_of(pixels),
+                               lambda: tf.zeros([0, info.num_classes], tf.float32)))
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     # Saved with the graph, so benchmarks and cards can say which predictions they time.
     archive.add_variable_collection(
         "test_time_flip", [tf.Variable(test_time_flip, trainable=False)])
+    # The serving signatures declare no shape, so that no optimisation relies on one
+    # a request may break (above); `serving_tflite` is the same model with its shape
+    # declared and no guard, for the TFLite converter (which validates shapes itself,
+    # and quantizes no model inside a conditional).
     archive.add_endpoint(
         "serving_default", predict,
-        input_signature=[tf.TensorSpec([None, height, width], tf.uint8, name=SERVING_INPUT)])
+        input_signature=[tf.TensorSpec(None, tf.uint8, name=SERVING_INPUT)])
     archive.add_endpoint(
         "serving_float", lambda pixels: predict(tf.clip_by_value(pixels, 0.0, 255.0)),
-        input_signature=[tf.TensorSpec([None, height, width], tf.float32, name=SERVING_INPUT)])
+        input_signature=[tf.TensorSpec(None, tf.float32, name=SERVING_INPUT)])
+    archive.add_endpoint(
+        "serving_tflite", lambda pixels: outputs(probabilities_of(pixels)),
+        input_signature=[tf.TensorSpec([None, height, width], tf.uint8, name=SERVING_INPUT)])
     return archive
 
 
@@ -135,17 +159,19 @@ TFLITE_FORMATS = ("float32", "int8")
 
 
 def tflite_flatbuffer(saved_model_dir, calibration_images=None) -> bytes:
-    """``serving_default`` of a SavedModel as a TFLite flatbuffer.
+    """``serving_default`` of a SavedModel as a TFLite flatbuffer (converted from its
+    shape-declaring twin ``serving_tflite``, and named ``serving_default`` in it).
 
     Without ``calibration_images`` the graph stays float32. With them (uint8
     ``[N, 28, 28]``, a few hundred training images) it is quantized after training:
     int8 weights and activations whose ranges are measured on those images, which is
-    what makes a batch-1 call on a CPU 3-4x faster (docs/inference.md). Ops with no
+    what makes a batch-1 call on a CPU 3-4x faster (docs/results.md). Ops with no
     int8 kernel (the class-name lookup) stay float, so the signature is unchanged:
     uint8 pixels in, float32 probabilities out.
     """
-    converter = tf.lite.TFLiteConverter.from_saved_model(
-        str(saved_model_dir), signature_keys=["serving_default"])
+    loaded = tf.saved_model.load(str(saved_model_dir))
+    shaped = loaded.signatures.get("serving_tflite", loaded.signatures["serving_default"])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([shaped], loaded)
     if calibration_images is not None:
         calibration_images = np.asarray(calibration_images, np.uint8)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

@@ -36,10 +36,14 @@ def test_saved_model_cli_lists_the_documented_signature(trained, tmp_path):
                              "--signature_def", "serving_default"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    for expected in ("inputs['images']", "DT_UINT8", "shape: (-1, 28, 28)",
+    for expected in ("inputs['images']", "DT_UINT8", "shape: unknown_rank",
                      "outputs['probabilities']", "outputs['class_id']", "DT_INT64",
                      "outputs['class_name']", "DT_STRING"):
         assert expected in result.stdout
+    shaped = subprocess.run([str(cli), "show", "--dir", str(exported), "--tag_set", "serve",
+                             "--signature_def", "serving_tflite"],
+                            capture_output=True, text=True, timeout=300)
+    assert "shape: (-1, 28, 28)" in shaped.stdout
 
 
 def test_versions_increase_and_are_never_overwritten(trained, tmp_path):
@@ -144,3 +148,22 @@ def test_flip_export_serves_the_mean_of_each_image_and_its_mirror(trained, tmp_p
     assert serves_test_time_flip(exported)
     assert not serves_test_time_flip(export_for_serving(model, INFO, "plain", base_dir=tmp_path))
 
+
+
+def test_an_export_killed_midway_leaves_no_version_for_tf_serving(trained, tmp_path,
+                                                                   monkeypatch):
+    model, _ = trained
+
+    def killed_midway(self, filepath, **kwargs):
+        (Path(filepath) / "variables").mkdir(parents=True)
+        (Path(filepath) / "saved_model.pb").write_bytes(b"\x08")   # a few bytes, then gone
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(type(keras.export.ExportArchive()), "write_out", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    monkeypatch.undo()
+    assert not [p for p in (tmp_path / "m").iterdir() if p.name.isdigit()]   # nothing to load
+    exported = export_for_serving(model, INFO, "m", base_dir=tmp_path)
+    assert exported.name == "1" and (exported / "saved_model.pb").stat().st_size > 1000
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"]      # the partial is gone

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from fmnist_keras.deploy.client import signature_spec
 from fmnist_keras.deploy.export import tflite_flatbuffer
 from fmnist_keras.hardware import device_description
 from fmnist_keras.timing import time_calls
@@ -46,7 +47,7 @@ def benchmark_serving(saved_model_dir, keras_model=None, runs: int = 300,
     labels) every exported format is also scored."""
     loaded = tf.saved_model.load(str(saved_model_dir))
     signature = loaded.signatures["serving_default"]
-    height, width = signature.structured_input_signature[1]["images"].shape[1:]
+    height, width = signature_spec(loaded).shape[1:]
     candidates = {"saved_model": lambda images: signature(images=tf.constant(images))}
     if keras_model is not None:
         forward = tf.function(lambda x: keras_model(x, training=False))
@@ -84,3 +85,27 @@ def _materialise(outputs):
     if isinstance(outputs, dict):
         return {key: np.asarray(value) for key, value in outputs.items()}
     return np.asarray(outputs)
+
+
+def concurrent_calls(predict, images, threads: int = 8, calls: int = 1000) -> dict:
+    """``threads`` threads each calling ``predict(images=...)`` ``calls`` times on one
+    loaded model, as a server's request threads do.
+
+    Returns:
+        ``outputs`` (each thread's last probabilities, to compare with one thread's),
+        ``calls_per_s`` over all threads, and the ``threads`` and ``calls`` used.
+    """
+    import concurrent.futures
+    import time
+
+    def worker(_):
+        for _ in range(calls):
+            outputs = predict(images=images)
+        return np.asarray(outputs["probabilities"])
+
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        outputs = list(pool.map(worker, range(threads)))
+    seconds = time.perf_counter() - started
+    return {"outputs": outputs, "calls_per_s": threads * calls / seconds,
+            "threads": threads, "calls": calls}

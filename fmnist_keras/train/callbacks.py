@@ -3,12 +3,16 @@ the one line each epoch prints."""
 
 from __future__ import annotations
 
+import errno
+import json
 import math
 import os
+import shutil
 import time
 from pathlib import Path
 
 import keras
+import tensorflow as tf
 
 
 class TrainingDiverged(RuntimeError):
@@ -56,6 +60,14 @@ class EpochExtras(keras.callbacks.Callback):
                 self.model.evaluate(self.test_dataset, verbose=0, return_dict=True)["accuracy"])
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint of the run cannot be read, or written; the message says what to do."""
+
+
+def _no_space(error: OSError) -> bool:
+    return getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error)
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that saves to ``<name>.partial.keras`` and renames it into place,
     so an interruption during a save never leaves a truncated ``best.keras`` or
@@ -66,10 +78,99 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         super().__init__(str(self.final_path.with_suffix(".partial.keras")), **kwargs)
 
     def _save_model(self, epoch, batch, logs):
-        super()._save_model(epoch, batch, logs)
         partial = Path(self.filepath)
+        try:
+            super()._save_model(epoch, batch, logs)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            if _no_space(error):
+                raise CheckpointError(
+                    f"no space left on the device of {self.final_path}; the last good "
+                    "checkpoint is kept: free some space and run the same command to "
+                    "resume") from None
+            raise
         if partial.exists():
             os.replace(partial, self.final_path)
+
+
+class ReseedEachEpoch(keras.callbacks.Callback):
+    """Makes everything an epoch draws a function of (run seed, epoch), so that a run
+    resumed at epoch k draws what the uninterrupted run drew from epoch k on.
+
+    At the start of each epoch it sets the training pipeline's ``epoch`` variable (its
+    order and augmentation follow from it, `fmnist_keras.data.pipeline`) and the state
+    of every Keras SeedGenerator in the model (dropout, Shake-Shake), whose counters a
+    backup does not save.
+    """
+
+    def __init__(self, seed: int, epoch_variable=None):
+        super().__init__()
+        self.seed, self.epoch_variable = seed, epoch_variable
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.epoch_variable is not None:
+            self.epoch_variable.assign(epoch)
+        generators = [v for v in self.model.variables if v.name == "seed_generator_state"]
+        for index, state in enumerate(generators):
+            key = tf.random.experimental.stateless_fold_in(
+                tf.constant([self.seed, epoch], tf.int64), index)
+            state.assign(keras.ops.convert_to_tensor([int(key[0]) % 2**31, 0], state.dtype))
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """Keras' BackupAndRestore, with each backup written whole or not at all.
+
+    Keras writes the weights and then the epoch number in place, so a kill between the
+    two leaves a new model beside an old epoch. Here both go to ``backup.partial/``,
+    which then replaces ``backup/`` by renames (the previous one waits in
+    ``backup.previous/`` for the instant between them); a resume finds one complete
+    backup. A backup that cannot be read stops the run with one line naming the file
+    instead of a traceback or a silent fresh start, and a full disk with one line
+    saying the last good backup is kept.
+    """
+
+    def __init__(self, backup_dir, **kwargs):
+        self.final_dir = Path(backup_dir)
+        self.partial_dir = self.final_dir.with_name(self.final_dir.name + ".partial")
+        self.previous_dir = self.final_dir.with_name(self.final_dir.name + ".previous")
+        super().__init__(str(self.partial_dir), double_checkpoint=False, **kwargs)
+
+    def on_train_begin(self, logs=None):
+        if not self.final_dir.exists() and self.previous_dir.exists():
+            os.replace(self.previous_dir, self.final_dir)    # killed between the renames
+        shutil.rmtree(self.partial_dir, ignore_errors=True)
+        shutil.rmtree(self.previous_dir, ignore_errors=True)
+        if not self.final_dir.exists():
+            return
+        weights = self.final_dir / Path(self._weights_path).name
+        try:
+            epoch = json.loads((self.final_dir / "training_metadata.json").read_text())["epoch"]
+            if not self.model.optimizer.built:
+                self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(weights)
+        except Exception as error:   # h5py, JSON and Keras each raise their own
+            raise CheckpointError(
+                f"{weights.parent} is corrupt or truncated ({type(error).__name__}); "
+                f"delete {weights.parent} to train again from the start, or pass "
+                "--overwrite to replace the run") from None
+        self.model._initial_epoch = epoch
+
+    def _save_model(self):
+        try:
+            shutil.rmtree(self.partial_dir, ignore_errors=True)
+            super()._save_model()
+        except OSError as error:
+            shutil.rmtree(self.partial_dir, ignore_errors=True)
+            if _no_space(error):
+                raise CheckpointError(
+                    f"no space left on the device of {self.final_dir}; the last good "
+                    "checkpoint is kept: free some space and run the same command to "
+                    "resume") from None
+            raise
+        if self.final_dir.exists():
+            os.replace(self.final_dir, self.previous_dir)
+        os.replace(self.partial_dir, self.final_dir)
+        shutil.rmtree(self.previous_dir, ignore_errors=True)
 
 
 class EpochSummary(keras.callbacks.Callback):

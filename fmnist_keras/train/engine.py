@@ -21,9 +21,11 @@ from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import parameter_counts
 from fmnist_keras.timing import keras_batch1_latency_ms
 from fmnist_keras.train.callbacks import (
+    AtomicBackupAndRestore,
     AtomicModelCheckpoint,
     EpochExtras,
     EpochSummary,
+    ReseedEachEpoch,
     StopOnNaN,
 )
 from fmnist_keras.train.evaluate import tta_accuracy
@@ -39,6 +41,8 @@ def configure_runtime(config: TrainConfig) -> dict:
         The settings resolved for this machine (``mixed_precision: auto``).
     """
     keras.utils.set_random_seed(config.seed)
+    if config.deterministic:
+        tf.config.experimental.enable_op_determinism()
     mixed = resolve_mixed_precision(config.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
     return {"mixed_precision": mixed}
@@ -95,16 +99,20 @@ def split_cpu(num_devices: int) -> None:
 
 
 def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
-    """Loads the splits and builds the training, validation and test pipelines."""
+    """Loads the splits and builds the training, validation and test pipelines, and the
+    variable that tells the training pipeline which epoch it is (``"epoch"``)."""
     splits = load_splits(config.dataset, config.split, config.validation_size,
                          config.seed, data_dir, config.max_train_samples, source=data_source)
 
+    epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
+
     def pipeline(images, labels, training=False):
         return make_dataset(images, labels, splits.info, config.batch_size, training=training,
-                            augment=config.augment, seed=config.seed,
+                            augment=config.augment, seed=config.seed, epoch=epoch,
                             **config.augment_options())
 
     return splits, {
+        "epoch": epoch,
         "train": pipeline(splits.x_train, splits.y_train, training=True),
         "val": pipeline(splits.x_val, splits.y_val) if len(splits.x_val) else None,
         "test": pipeline(splits.x_test, splits.y_test),
@@ -139,13 +147,13 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     best_so_far = run.trim_history(run.restored_epoch()) if resuming else None
     monitor = "val_accuracy" if datasets["val"] is not None else "accuracy"
     callbacks = [
+        ReseedEachEpoch(config.seed, datasets["epoch"]),
         StopOnNaN(),
         EpochExtras(datasets["test"] if config.log_test_accuracy else None),
         keras.callbacks.CSVLogger(str(run.history_path), append=True),
         # Kept after fit (delete_checkpoint=False) so a crash before results.json
         # resumes into the evaluation instead of training again; removed after it.
-        keras.callbacks.BackupAndRestore(str(run.backup_dir), double_checkpoint=True,
-                                         delete_checkpoint=False),
+        AtomicBackupAndRestore(run.backup_dir, delete_checkpoint=False),
         AtomicModelCheckpoint(run.model_path("best"), monitor=monitor, mode="max",
                               save_best_only=True, initial_value_threshold=best_so_far),
         AtomicModelCheckpoint(run.model_path("last")),

@@ -2,23 +2,13 @@ import json
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 
+from fmnist_keras.testing import InterruptAt
 from fmnist_keras.train import engine
 from fmnist_keras.train.callbacks import TrainingDiverged
 from fmnist_keras.train.rundir import RunDir, RunDirectoryError
-
-
-class Interrupt(keras.callbacks.Callback):
-    """Stands for a kill: raises when the given epoch begins."""
-
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt
 
 
 def test_one_epoch_run_writes_only_its_run_dir(tmp_path, data_dir, tiny_config, monkeypatch):
@@ -52,7 +42,7 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, data_dir, tiny_conf
     config = tiny_config(epochs=3, schedule="step", step_size=1, gamma=0.5)
     run = RunDir(tmp_path / "run")
     with pytest.raises(KeyboardInterrupt):
-        engine.train(config, run, data_dir=data_dir, extra_callbacks=[Interrupt(epoch=1)],
+        engine.train(config, run, data_dir=data_dir, extra_callbacks=[InterruptAt(1)],
                      verbose=False)
     assert run.history()["epoch"].tolist() == [0]
     assert not run.finished()
@@ -115,3 +105,28 @@ def test_steps_per_execution_reaches_the_compiled_model(tiny_config):
     config = tiny_config(steps_per_execution=8)
     engine.configure_runtime(config)
     assert engine.build_and_compile(config, 10, 4).steps_per_execution == 8
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, data_dir, tiny_config, deterministic):
+    """Killed after epoch 2 and resumed, a run ends with the same history and, with
+    --deterministic, the same weights as the run that was never interrupted: the data
+    order, every augmentation draw and the dropout masks follow from (seed, epoch)."""
+    config = tiny_config(epochs=3, augment=["rotate", "crop", "flip", "erase"],
+                         deterministic=deterministic, steps_per_execution=1)
+    whole, resumed = RunDir(tmp_path / "whole"), RunDir(tmp_path / "resumed")
+    engine.train(config, whole, data_dir=data_dir, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(config, resumed, data_dir=data_dir, extra_callbacks=[InterruptAt(2)],
+                     verbose=False)
+    assert resumed.history()["epoch"].tolist() == [0, 1]
+    engine.train(config, resumed, data_dir=data_dir, verbose=False)
+    columns = [c for c in whole.history().columns if c != "epoch_time_s"]
+    if deterministic:
+        pd.testing.assert_frame_equal(whole.history()[columns], resumed.history()[columns])
+        for a, b in zip(whole.load_model("last").get_weights(),
+                        resumed.load_model("last").get_weights()):
+            np.testing.assert_array_equal(a, b)
+    else:   # the same draws; float rounding may differ in the last digits
+        pd.testing.assert_frame_equal(whole.history()[columns], resumed.history()[columns],
+                                      atol=1e-4)

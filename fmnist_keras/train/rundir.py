@@ -104,11 +104,33 @@ class RunDir:
         return False
 
     def restored_epoch(self) -> int:
-        """The number of finished epochs the backup holds (0 without a backup)."""
+        """The number of finished epochs the backup holds (0 without a backup).
+
+        Raises:
+            RunDirectoryError: when the history records finished epochs but no backup
+                holds them (resuming would silently start over), or the backup's
+                epoch cannot be read.
+        """
         metadata = self.backup_dir / "training_metadata.json"
-        if not metadata.exists():
+        for folder in (self.backup_dir, self.backup_dir.with_name("backup.previous")):
+            if (folder / "training_metadata.json").exists():
+                metadata = folder / "training_metadata.json"
+                break
+        else:
+            recorded = len(self.history()) if self.history_path.exists() and \
+                self.history_path.stat().st_size else 0
+            if recorded:
+                raise RunDirectoryError(
+                    f"{self.path} records {recorded} finished epoch(s) but has no backup to "
+                    "resume from; pass --overwrite to train again from the start.")
             return 0
-        return int(json.loads(metadata.read_text())["epoch"])
+        try:
+            return int(json.loads(metadata.read_text())["epoch"])
+        except (ValueError, KeyError, TypeError) as error:
+            raise RunDirectoryError(
+                f"{metadata} is corrupt ({type(error).__name__}); delete {metadata.parent} "
+                "to train again from the start, or pass --overwrite to replace the run"
+            ) from None
 
     def trim_history(self, epochs_done: int) -> float | None:
         """Drops history rows the backup does not cover (a crash between the CSV row and
@@ -127,7 +149,8 @@ class RunDir:
     def write_results(self, row: dict) -> None:
         """Writes ``results.json`` (which marks the run finished) and drops the backup."""
         self.results_path.write_text(json.dumps(row, indent=2))
-        shutil.rmtree(self.backup_dir, ignore_errors=True)
+        for suffix in ("", ".partial", ".previous"):
+            shutil.rmtree(self.backup_dir.with_name("backup" + suffix), ignore_errors=True)
 
     def finished(self) -> bool:
         return self.results_path.exists()
