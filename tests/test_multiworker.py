@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import tensorflow as tf
 
 from fmnist_keras.train.rundir import RunDir
 
@@ -54,5 +56,15 @@ def test_two_workers_train_in_sync(tmp_path):
     assert (history["replicas"] == 2).all()
     assert history["loss"].notna().all()
     assert (run_dir / "last.keras").is_file()
+    # The workers agree: every weight of worker 1's last checkpoint equals the chief's
+    # (gradients were all-reduced, so the replicas took the same steps). BN moving
+    # statistics are per replica (ON_READ variables, averaged when read), so they differ.
+    chief = tf.train.load_checkpoint(str(run_dir / "checkpoints"))
+    worker = tf.train.load_checkpoint(str(run_dir / "scratch_worker1"))
+    keys = [key for key in chief.get_variable_to_shape_map()
+            if "_trainable_variables" in key or "/kernel/" in key or "/gamma/" in key]
+    assert len(keys) > 10
+    for key in keys:
+        np.testing.assert_array_equal(chief.get_tensor(key), worker.get_tensor(key), err_msg=key)
     run = RunDir(run_dir)       # a run directory like any other: export finds its dataset
     assert run.dataset() == "mnist" and run.read_config()["recipe"] == "mnist_final"

@@ -8,12 +8,15 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
+import tensorflow as tf
 
 from fmnist_keras.cli import add_data_arguments, new_parser, one_line_errors
 from fmnist_keras.data.sources import DATASETS, load_splits
 from fmnist_keras.deploy.export import calibration_images
-from fmnist_keras.deploy.latency import benchmark_serving, serves_test_time_flip
+from fmnist_keras.deploy.latency import benchmark_serving, concurrent_calls, serves_test_time_flip
+from fmnist_keras.hardware import device_description
 from fmnist_keras.train.rundir import load_trained
 
 
@@ -31,6 +34,10 @@ def build_parser():
     parser.add_argument("--dataset", choices=sorted(DATASETS),
                         help="for --int8 and --accuracy (default: --keras-model's run "
                         "dataset, else fashion_mnist)")
+    parser.add_argument("--threads", type=int,
+                        help="instead: this many threads calling the SavedModel at once "
+                        "(--runs calls each, batch 1); calls/s, and whether every thread "
+                        "got one thread's outputs")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON")
     add_data_arguments(parser)
     return parser
@@ -39,6 +46,8 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.threads:
+        return write_json(args.json, argv, load_test(args.model, args.threads, args.runs))
     with one_line_errors():
         keras_model, run_dataset = load_trained(args.keras_model) if args.keras_model \
             else (None, None)
@@ -52,9 +61,28 @@ def main(argv=None):
     table = pd.DataFrame(rows)
     print(f"{args.model} on {rows[0]['device']}")
     print(table.drop(columns="device").round(4).to_string(index=False))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({
-            "model": str(args.model), "test_time_flip": serves_test_time_flip(args.model),
-            "command": shlex.join(["python", "scripts/benchmark_inference.py", *argv]),
-            "rows": rows}, indent=2))
+    write_json(args.json, argv, {"model": str(args.model),
+                                 "test_time_flip": serves_test_time_flip(args.model),
+                                 "rows": rows})
+
+
+def load_test(model_dir: Path, threads: int, calls: int) -> dict:
+    """Concurrent batch-1 calls on one loaded SavedModel, against one thread's answer."""
+    images = tf.constant(np.zeros((1, 28, 28), np.uint8))
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    alone = serve(images=images)["probabilities"].numpy()
+    result = concurrent_calls(serve, images, threads, calls)
+    summary = {"model": str(model_dir), "threads": threads, "calls_per_thread": calls,
+               "calls_per_s": round(result["calls_per_s"], 1), "device": device_description(),
+               "same_outputs": all(np.array_equal(o, alone) for o in result["outputs"])}
+    print(json.dumps(summary, indent=2))
+    return summary
+
+
+def write_json(path: Path | None, argv, record: dict) -> None:
+    """The figures and the command that produced them."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({
+            **record, "command": shlex.join(["python", "scripts/benchmark_inference.py", *argv])},
+            indent=2))

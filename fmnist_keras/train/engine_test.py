@@ -130,3 +130,29 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, data_dir, tiny_config,
     else:   # the same draws; float rounding may differ in the last digits
         pd.testing.assert_frame_equal(whole.history()[columns], resumed.history()[columns],
                                       atol=1e-4)
+
+
+def test_best_keras_is_the_best_validation_epoch_and_the_test_set_is_scored_once_on_it(
+        tmp_path, data_dir, tiny_config, monkeypatch):
+    scored = []
+    original = engine.tta_accuracy
+
+    def recording(model, dataset, flip=True, shift=0, fill=0.0):
+        scored.append((model.get_weights(), flip, shift))
+        return original(model, dataset, flip, shift, fill)
+
+    monkeypatch.setattr(engine, "tta_accuracy", recording)
+    run = RunDir(tmp_path / "run")
+    config = tiny_config(epochs=4, lr=0.05)
+    results = engine.train(config, run, data_dir=data_dir, verbose=False)
+    history = run.history()
+    best_epoch = int(history["val_accuracy"].idxmax())
+    assert results["selected_epoch"] == best_epoch + 1
+    splits, datasets = engine.datasets_for(config, data_dir)
+    best = run.load_model("best")
+    assert original(best, datasets["val"], flip=False) == pytest.approx(
+        history["val_accuracy"].iloc[best_epoch], abs=1e-6)
+    assert [(flip, shift) for _, flip, shift in scored] == [(False, 0)]   # once, plain
+    for scored_weight, best_weight in zip(scored[0][0], best.get_weights()):
+        np.testing.assert_array_equal(scored_weight, best_weight)
+    assert results["test_accuracy"] == original(best, datasets["test"], flip=False)

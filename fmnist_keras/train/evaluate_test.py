@@ -1,8 +1,45 @@
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from fmnist_keras.train.evaluate import shifted, tta_accuracy
+
+
+def numpy_softmax(logits):
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def test_tta_averages_the_probabilities_of_the_image_its_mirror_and_their_shifts():
+    """A model whose answer changes with the flip (a dense layer over the pixels): the
+    TTA accuracy is the accuracy of the mean softmax over exactly the promised views."""
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(64, 6, 6, 1)).astype("float32")
+    labels = rng.integers(0, 3, 64).astype("int32")
+    weights = rng.normal(size=(36, 3)).astype("float32")
+    model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Flatten(),
+                              keras.layers.Dense(3, use_bias=False)])
+    model.layers[-1].set_weights([weights])
+    dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(16)
+
+    def probabilities(views):
+        return sum(numpy_softmax(v.reshape(len(v), -1) @ weights) for v in views)
+
+    def moved(view, dy, dx):
+        padded = np.pad(view, ((0, 0), (1, 1), (1, 1), (0, 0)), constant_values=-1.0)
+        return padded[:, 1 - dy:7 - dy, 1 - dx:7 - dx]
+
+    mirror = images[:, :, ::-1]
+    plain = (probabilities([images]).argmax(1) == labels).mean()
+    flips = (probabilities([images, mirror]).argmax(1) == labels).mean()
+    views = [images, mirror] + [moved(v, dy, dx) for v in (images, mirror)
+                                for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    shifts = (probabilities(views).argmax(1) == labels).mean()
+    assert len({plain, flips, shifts}) == 3                  # the views change the answer
+    assert tta_accuracy(model, dataset, flip=False) == pytest.approx(plain)
+    assert tta_accuracy(model, dataset) == pytest.approx(flips)
+    assert tta_accuracy(model, dataset, shift=1, fill=-1.0) == pytest.approx(shifts)
 
 
 def test_tta_accuracy_of_a_mirror_and_shift_invariant_model():
