@@ -86,6 +86,8 @@ class TrainConfig:
     cutout_probability: float = _field(1.0, "augmentation", "cutout: chance per image",
                                        minimum=0.0, maximum=1.0)
     cutout_inside: bool = _field(False, "augmentation", "cutout: keep the square inside")
+    alternate_flip: bool = _field(False, "augmentation", "flip: each image in alternate "
+                                  "epochs (at random in the first) instead of at random")
     erase_probability: float = _field(0.5, "augmentation", "erase: chance per image",
                                       minimum=0.0, maximum=1.0)
     erase_area: tuple = _field((0.02, 0.4), "augmentation", "erase: MIN,MAX fraction of "
@@ -103,6 +105,9 @@ class TrainConfig:
                                     choices=WEIGHT_DECAY_MODES)
     label_smoothing: float = _field(0.0, "optimiser", "label smoothing", minimum=0.0,
                                     below=1.0)
+    ema_momentum: float = _field(0.0, "optimiser", "evaluate and export an exponential "
+                                 "moving average of the weights (the optimiser's use_ema) "
+                                 "with this momentum; 0: off", minimum=0.0, below=1.0)
     # schedule
     epochs: int = _field(10, "schedule", "epochs", minimum=1)
     batch_size: int = _field(128, "schedule", "images per step", minimum=1)
@@ -117,6 +122,9 @@ class TrainConfig:
                           maximum=1.0)
     min_lr: float = _field(0.0, "schedule", "cosine: final learning rate", minimum=0.0)
     warmup_epochs: float = _field(0.0, "schedule", "linear warm-up (epochs)", minimum=0.0)
+    select: str = _field("best", "schedule", "the model evaluated: best (validation "
+                         "accuracy) or last (a fixed schedule's final model)",
+                         choices=("best", "last"))
     # run
     seed: int = _field(0, "run", "seed of the hold-out, data order, augmentation and "
                        "initialisation", minimum=0)
@@ -162,6 +170,10 @@ class TrainConfig:
             _refuse("min_lr", self.min_lr, f"at most --lr ({self.lr})")
         if self.warmup_epochs >= self.epochs:
             _refuse("warmup_epochs", self.warmup_epochs, f"fewer than --epochs ({self.epochs})")
+        if self.select == "best" and not self.validation_size:
+            _refuse("select", "best", "last when nothing is held out (--validation-size 0)")
+        if self.alternate_flip and "flip" not in self.augment:
+            _refuse("alternate_flip", True, "flip in --augment")
         if self.nesterov and self.optimizer != "sgd":
             _refuse("nesterov", True, "Nesterov momentum with --optimizer sgd only")
         for name in ("erase_area", "erase_aspect"):
@@ -175,7 +187,7 @@ class TrainConfig:
                 "cutout_probability": self.cutout_probability,
                 "cutout_inside": self.cutout_inside, "rotation_degrees": self.rotation_degrees,
                 "erase_probability": self.erase_probability, "erase_area": self.erase_area,
-                "erase_aspect": self.erase_aspect}
+                "erase_aspect": self.erase_aspect, "alternate_flip": self.alternate_flip}
 
     def to_dict(self) -> dict:
         """Plain YAML/JSON values (tuples as lists), as saved in ``config.yaml``."""

@@ -30,24 +30,26 @@ COMMANDS = {
 
 
 def quiet_tensorflow(verbose: bool = False) -> None:
-    """Silences TensorFlow's C++ start-up messages (the oneDNN notice, the CUDA probe
-    on a machine without a GPU) and its Python warnings, unless ``verbose``.
+    """Silences TensorFlow's C++ messages (the oneDNN notice, the CUDA probe on a
+    machine without a GPU, those of libraries it loads later) and its Python warnings,
+    unless ``verbose``.
 
-    Some of them are printed before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, so the
-    import itself runs with stderr pointed at /dev/null; an import error still shows.
+    Some are printed before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, and some only
+    when a library loads mid-run, so the process's file descriptor 2 is pointed at
+    /dev/null for good, while Python's ``sys.stderr`` (errors, tracebacks, warnings)
+    keeps writing to the original stderr through a copy of it.
     """
     if verbose or "tensorflow" in sys.modules:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    saved = os.dup(2)
+    sys.stderr.flush()
+    original = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        import tensorflow as tf
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    sys.stderr = os.fdopen(original, "w", buffering=1)
+    import tensorflow as tf
+
     tf.get_logger().setLevel("ERROR")
 
 

@@ -78,6 +78,20 @@ class RandomFlip(_RandomBatchLayer):
         return tf.where(flip, images[:, :, ::-1], images)
 
 
+def alternating_flip(images, indices, epoch, seed: int, num_images: int):
+    """The alternating flip of airbench (Jordan 2024): each image is mirrored at random
+    in the first epoch, then exactly in the epochs it was not mirrored in the epoch
+    before, so every two epochs see it once each way.
+
+    Args:
+        images: the batch, NHWC; ``indices``: each image's index in the training set;
+            ``epoch``: the epoch (0-based); ``seed``: the run's seed.
+    """
+    first = tf.random.stateless_uniform([num_images], [seed, 0x5EED]) < 0.5
+    flip = tf.not_equal(tf.gather(first, indices), tf.equal(epoch % 2, 1))
+    return tf.where(flip[:, None, None, None], images[:, :, ::-1], images)
+
+
 class RandomRotation(_RandomBatchLayer):
     """Rotates each image about its centre by an angle drawn uniformly from
     [-degrees, degrees], bilinear, zero outside (torchvision's ``RandomRotation``)."""
@@ -219,10 +233,13 @@ def parse_augmentations(spec) -> tuple[str, ...]:
 
 def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
                     cutout_probability=1.0, cutout_inside=False, rotation_degrees=7.0,
-                    erase_probability=0.5, erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3)):
+                    erase_probability=0.5, erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3),
+                    alternate_flip=False):
     """Returns two callables ``(before_norm, after_norm)`` for the named augmentations.
 
     Layers apply in the fixed order of `AUGMENTATIONS` whatever order they were named in.
+    With ``alternate_flip`` there is no flip layer: the pipeline flips by
+    `alternating_flip`, which needs each image's index and the epoch.
     """
     names = parse_augmentations(augment)
     before, after = [], []
@@ -230,7 +247,7 @@ def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
         before.append(RandomRotation(rotation_degrees, seed=seed))
     if "crop" in names:
         before.append(RandomCropWithPadding(crop_padding, seed=seed + 1))
-    if "flip" in names:
+    if "flip" in names and not alternate_flip:
         before.append(RandomFlip(seed=seed + 2))
     if "cutout" in names:
         after.append(Cutout(cutout_size, cutout_probability, cutout_inside, seed=seed + 3))

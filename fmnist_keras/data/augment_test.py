@@ -80,3 +80,20 @@ def test_evaluation_pipeline_only_normalises(data_dir):
     expected = (splits.x_test[:16, ..., None] / 255.0 - 0.1307) / 0.3081
     np.testing.assert_allclose(images.numpy(), expected, atol=1e-5)
     assert labels.numpy().tolist() == splits.y_test[:16].tolist()
+
+
+def test_alternating_flip_mirrors_each_image_in_every_other_epoch():
+    images = tf.reshape(tf.range(8 * 2 * 3, dtype=tf.float32), (8, 2, 3, 1))
+    indices = tf.constant([5, 0, 7, 3, 1, 6, 2, 4])
+
+    def flipped(epoch):
+        out = augment.alternating_flip(images, indices, tf.constant(epoch, tf.int64), 0, 8)
+        mirrored = np.all(out.numpy() == images.numpy()[:, :, ::-1], axis=(1, 2, 3))
+        assert np.all(mirrored | np.all(out.numpy() == images.numpy(), axis=(1, 2, 3)))
+        return mirrored
+
+    first = flipped(0)
+    assert 0 < first.sum() < 8                                  # random in the first epoch
+    np.testing.assert_array_equal(flipped(1), ~first)           # then exactly the others
+    np.testing.assert_array_equal(flipped(2), first)
+    np.testing.assert_array_equal(flipped(3), ~first)

@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fmnist_keras.data.augment import build_augmenter
+from fmnist_keras.data.augment import alternating_flip, build_augmenter
 from fmnist_keras.data.sources import DatasetInfo
 
 
@@ -54,6 +54,7 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
 
     epoch = epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False)
     before, after = build_augmenter(augment, seed=seed, **augment_options)
+    alternate = "flip" in augment and augment_options.get("alternate_flip", False)
     all_images, all_labels = tf.constant(images), tf.constant(labels)
     batches = math.ceil(len(images) / batch_size)
 
@@ -67,6 +68,9 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
     def transform(indices, batch_index, epoch_seed):
         batch_seed = tf.random.experimental.stateless_fold_in(epoch_seed, batch_index)
         batch_images = tf.cast(tf.gather(all_images, indices), tf.float32)
+        if alternate:
+            batch_images = alternating_flip(batch_images, indices, epoch_seed[1], seed,
+                                            len(images))
         for index, layer in enumerate(before):
             batch_images = layer(batch_images, training=True,
                                  seed=tf.random.experimental.stateless_fold_in(batch_seed, index))

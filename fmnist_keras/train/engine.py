@@ -52,11 +52,12 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     """SGD or Adam on the recipe's schedule; decoupled weight decay goes here."""
     decoupled = config.weight_decay if config.weight_decay_mode == "decoupled" else None
     schedule = build_schedule(config, steps_per_epoch)
+    averaging = {"use_ema": bool(config.ema_momentum), "ema_momentum": config.ema_momentum or 0.99}
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                    nesterov=config.nesterov, weight_decay=decoupled)
+                                    nesterov=config.nesterov, weight_decay=decoupled, **averaging)
     # epsilon as in torch.optim.Adam, which the MNIST reference used
-    return keras.optimizers.Adam(schedule, epsilon=1e-8, weight_decay=decoupled)
+    return keras.optimizers.Adam(schedule, epsilon=1e-8, weight_decay=decoupled, **averaging)
 
 
 def apply_coupled_weight_decay(model, weight_decay: float) -> None:
@@ -163,6 +164,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     ]
     model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
               callbacks=callbacks, verbose=0, shuffle=False)
+    if config.ema_momentum:
+        # fit ends by writing the weights' moving average into the model (Keras'
+        # finalize_variable_values); that is the last model.
+        run.save_model(model, "last")
     return finish_run(config, run, splits, datasets, resolved,
                       replicas=strategy.num_replicas_in_sync)
 
@@ -170,9 +175,9 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
 def finish_run(config, run: RunDir, splits, datasets, resolved: dict, replicas=1) -> dict:
     """Evaluates the selected model on the test set once and writes ``results.json``."""
     history = run.history()
-    selected = load_checkpoint(run.model_path("best"))
-    metric = "val_accuracy" if "val_accuracy" in history else "accuracy"
-    best_row = history.loc[history[metric].idxmax()]
+    selected = load_checkpoint(run.model_path(config.select))
+    best_row = history.loc[history["val_accuracy"].idxmax()] if config.select == "best" \
+        else history.iloc[-1]
     row = {
         "network": config.arch,
         **parameter_counts(selected).as_dict(),
@@ -194,6 +199,9 @@ def finish_run(config, run: RunDir, splits, datasets, resolved: dict, replicas=1
         "run_dir": str(run.path),
         "resolved": resolved,
     }
+    if config.ema_momentum and datasets["val"] is not None:
+        # The hold-out score of the averaged weights (the per-epoch ones are the raw).
+        row["val_accuracy_evaluated_model"] = tta_accuracy(selected, datasets["val"], flip=False)
     if config.test_time_flip:
         row["test_accuracy_flip_tta"] = tta_accuracy(selected, datasets["test"])
     if config.test_time_shift:

@@ -156,3 +156,31 @@ def test_best_keras_is_the_best_validation_epoch_and_the_test_set_is_scored_once
     for scored_weight, best_weight in zip(scored[0][0], best.get_weights()):
         np.testing.assert_array_equal(scored_weight, best_weight)
     assert results["test_accuracy"] == original(best, datasets["test"], flip=False)
+
+
+def test_ema_of_the_weights_follows_the_formula_and_is_what_the_model_ends_with(tiny_config):
+    config = tiny_config(optimizer="sgd", lr=0.1, momentum=0.0, schedule="constant",
+                         step_size="none", ema_momentum=0.9)
+    optimizer = engine.make_optimizer(config, steps_per_epoch=10)
+    weight = keras.Variable(np.array([1.0, -2.0], "float32"))
+    average, gradients = None, [np.array([0.5, 1.0], "float32"), np.array([-1.0, 0.2], "float32"),
+                                np.array([0.3, 0.3], "float32")]
+    for step, gradient in enumerate(gradients):
+        optimizer.apply_gradients([(keras.ops.convert_to_tensor(gradient), weight)])
+        value = weight.numpy()
+        average = value if step == 0 else 0.9 * average + 0.1 * value
+    optimizer.finalize_variable_values([weight])
+    np.testing.assert_allclose(weight.numpy(), average, rtol=1e-6)
+
+
+def test_a_fixed_schedule_evaluates_and_keeps_the_averaged_final_model(tmp_path, data_dir,
+                                                                      tiny_config):
+    config = tiny_config(epochs=2, validation_size=0, select="last", ema_momentum=0.9,
+                         deterministic=True)
+    averaged = engine.train(config, tmp_path / "ema", data_dir=data_dir, verbose=False)
+    raw = engine.train(config.replace(ema_momentum=0.0), tmp_path / "raw", data_dir=data_dir,
+                       verbose=False)
+    assert averaged["selected_epoch"] == raw["selected_epoch"] == 2
+    ema_weights = RunDir(tmp_path / "ema").load_model("last").get_weights()
+    raw_weights = RunDir(tmp_path / "raw").load_model("last").get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(ema_weights, raw_weights))

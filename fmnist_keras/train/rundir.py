@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -174,6 +175,13 @@ class RunDir:
         if not self.finished():
             raise RunDirectoryError(f"{self.path} has no results.json; is it a finished run?")
         return json.loads(self.results_path.read_text())
+
+    def save_model(self, model, checkpoint: str = "last") -> None:
+        """Writes ``best.keras`` or ``last.keras`` aside and renames it into place."""
+        path = self.model_path(checkpoint)
+        partial = path.with_suffix(".partial.keras")
+        model.save(partial)
+        os.replace(partial, path)
 
     def load_model(self, checkpoint: str = "best"):
         """The run's ``best`` or ``last`` model, for inference (not compiled)."""
