@@ -99,6 +99,9 @@ class TrainConfig:
     lr: float = _field(0.1, "optimiser", "peak learning rate", above=0.0)
     momentum: float = _field(0.9, "optimiser", "SGD momentum", minimum=0.0, below=1.0)
     nesterov: bool = _field(False, "optimiser", "Nesterov momentum (SGD)")
+    sgd_form: str = _field("keras", "optimiser", "SGD's momentum form: keras (the rate "
+                           "inside the buffer) or torch (PyTorch's, as the references)",
+                           choices=("keras", "torch"))
     weight_decay: float = _field(0.0, "optimiser", "weight decay", minimum=0.0)
     weight_decay_mode: str = _field("coupled", "optimiser", "coupled: L2 in the gradient as "
                                     "the references; decoupled: AdamW-style",

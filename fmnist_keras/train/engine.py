@@ -30,6 +30,7 @@ from fmnist_keras.train.callbacks import (
 )
 from fmnist_keras.train.evaluate import tta_accuracy
 from fmnist_keras.train.losses import SparseCrossentropy
+from fmnist_keras.train.optimizers import TorchSGD
 from fmnist_keras.train.rundir import RunDir, load_checkpoint
 from fmnist_keras.train.schedules import build_schedule
 
@@ -54,8 +55,9 @@ def make_optimizer(config: TrainConfig, steps_per_epoch: int):
     schedule = build_schedule(config, steps_per_epoch)
     averaging = {"use_ema": bool(config.ema_momentum), "ema_momentum": config.ema_momentum or 0.99}
     if config.optimizer == "sgd":
-        return keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                    nesterov=config.nesterov, weight_decay=decoupled, **averaging)
+        sgd = TorchSGD if config.sgd_form == "torch" else keras.optimizers.SGD
+        return sgd(schedule, momentum=config.momentum, nesterov=config.nesterov,
+                   weight_decay=decoupled, **averaging)
     # epsilon as in torch.optim.Adam, which the MNIST reference used
     return keras.optimizers.Adam(schedule, epsilon=1e-8, weight_decay=decoupled, **averaging)
 
