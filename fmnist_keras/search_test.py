@@ -104,8 +104,12 @@ def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir,
                           max_trials=3, data_dir=data_dir, verbose=0)
     monkeypatch.undo()
     retrained = []
-    monkeypatch.setattr(search.BudgetHyperModel, "fit", lambda self, hp, model, *a, **k: (
-        retrained.append(dict(hp.values)), original_fit(self, hp, model, *a, **k))[1])
+
+    def fit_and_record(self, hp, model, *args, **kwargs):
+        retrained.append(dict(hp.values))
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", fit_and_record)
     table = search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
                               max_trials=3, data_dir=data_dir, verbose=0)
     assert (table["status"] == "COMPLETED").sum() == 3

@@ -88,10 +88,12 @@ def add_data_arguments(parser) -> None:
                        help="idx: the IDX files; tfds: tensorflow-datasets (same arrays)")
 
 
-def add_checkpoint_argument(parser) -> None:
+def add_run_arguments(parser) -> None:
+    """Which model of a run directory (``--checkpoint``) and where its data is."""
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
                         help="a run directory's model: selected on validation (best) or "
                         "the last epoch's")
+    add_data_arguments(parser)
 
 
 def key_value(text):

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmnist_keras.cli import (
-    add_checkpoint_argument,
-    add_data_arguments,
-    new_parser,
-    one_line_errors,
-)
+from fmnist_keras.cli import add_run_arguments, new_parser, one_line_errors
 from fmnist_keras.data.sources import DATASETS, dataset_info, load_splits
 from fmnist_keras.deploy.export import (
     TFLITE_FORMATS,
@@ -34,8 +29,7 @@ def build_parser():
                         "calibrated on 500 training images); repeatable")
     parser.add_argument("--test-time-flip", action="store_true",
                         help="serve the mean of each image's and its mirror's probabilities")
-    add_checkpoint_argument(parser)
-    add_data_arguments(parser)
+    add_run_arguments(parser)
     return parser
 
 

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fmnist_keras.cli import (
-    add_checkpoint_argument,
-    add_data_arguments,
-    new_parser,
-    one_line_errors,
-)
+from fmnist_keras.cli import add_run_arguments, new_parser, one_line_errors
 from fmnist_keras.report.cards import write_model_card
 
 
@@ -19,8 +14,7 @@ def build_parser():
     parser.add_argument("model_dir", type=Path, help="saved_models/NAME")
     parser.add_argument("--command", required=True, help="the command that reproduces the run")
     parser.add_argument("--benchmark-json", type=Path)
-    add_checkpoint_argument(parser)
-    add_data_arguments(parser)
+    add_run_arguments(parser)
     return parser
 
 

@@ -7,22 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 
-# The references' columns, in their order, with their headings.
-MARKDOWN_COLUMNS = {
-    "network": "Network",
-    "trainable_params": "Params (trainable)",
-    "storage_mb": "Storage (MB)",
-    "train_accuracy": "Training accuracy",
-    "val_accuracy": "Validation accuracy",
-    "test_accuracy": "Test accuracy",
-    "epochs": "Epochs",
-    "time_per_epoch_s": "Training time per epoch (s)",
-    "inference_ms_batch1": "Inference time, batch 1 (ms)",
-    "batch_size": "Batch size",
-    "recipe": "Recipe",
-    "seed": "Seed",
-}
-
 
 def append_row(table_path, row: dict) -> None:
     """Appends a row, widening the columns if needed; written through a temporary
@@ -35,24 +19,6 @@ def append_row(table_path, row: dict) -> None:
     partial = table_path.with_suffix(".csv.partial")
     frame.to_csv(partial, index=False)
     os.replace(partial, table_path)
-
-
-def to_markdown(frame: pd.DataFrame) -> str:
-    """The references' results table: their columns, accuracies as fractions to 4 places."""
-    columns = [c for c in MARKDOWN_COLUMNS if c in frame]
-    lines = ["| " + " | ".join(MARKDOWN_COLUMNS[c] for c in columns) + " |",
-             "|" + " --- |" * len(columns)]
-    for _, row in frame.iterrows():
-        cells = []
-        for column in columns:
-            value = row[column]
-            if isinstance(value, float):
-                value = f"{value:,.0f}" if column == "trainable_params" else f"{value:.4g}"
-            elif column == "trainable_params":
-                value = f"{value:,}"
-            cells.append(str(value))
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def epoch_comparison(histories: dict[str, pd.DataFrame], reference: pd.DataFrame) -> str:

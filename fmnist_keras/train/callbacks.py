@@ -68,6 +68,12 @@ def _no_space(error: OSError) -> bool:
     return getattr(error, "errno", None) == errno.ENOSPC or "No space left" in str(error)
 
 
+def _disk_full(path) -> CheckpointError:
+    return CheckpointError(
+        f"no space left on the device of {path}; the last good checkpoint is kept: free "
+        "some space and run the same command to resume")
+
+
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     """ModelCheckpoint that saves to ``<name>.partial.keras`` and renames it into place,
     so an interruption during a save never leaves a truncated ``best.keras`` or
@@ -84,10 +90,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         except OSError as error:
             partial.unlink(missing_ok=True)
             if _no_space(error):
-                raise CheckpointError(
-                    f"no space left on the device of {self.final_path}; the last good "
-                    "checkpoint is kept: free some space and run the same command to "
-                    "resume") from None
+                raise _disk_full(self.final_path) from None
             raise
         if partial.exists():
             os.replace(partial, self.final_path)
@@ -162,10 +165,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         except OSError as error:
             shutil.rmtree(self.partial_dir, ignore_errors=True)
             if _no_space(error):
-                raise CheckpointError(
-                    f"no space left on the device of {self.final_dir}; the last good "
-                    "checkpoint is kept: free some space and run the same command to "
-                    "resume") from None
+                raise _disk_full(self.final_dir) from None
             raise
         if self.final_dir.exists():
             os.replace(self.final_dir, self.previous_dir)
