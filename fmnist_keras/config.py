@@ -39,8 +39,12 @@ class ConfigError(ValueError):
     """A config value that is not accepted; the message names key, flag and value."""
 
 
+# Mapping fields take repeated KEY=VALUE flags, named in the singular.
+MAPPING_FLAGS = {"model_kwargs": "--model-arg", "lr_multipliers": "--lr-multiplier"}
+
+
 def flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    return MAPPING_FLAGS.get(key, "--" + key.replace("_", "-"))
 
 
 def _field(default, group: str, help: str, *, kind=None, choices=None, minimum=None,
@@ -68,6 +72,10 @@ class TrainConfig:
     arch: str = _field("resnet14s", "model", "architecture or family (scripts/summary.py)")
     recipe: str | None = _field(None, "model", "recipe the config started from", kind=str)
     model_kwargs: dict = _field({}, "model", "builder arguments (--model-arg KEY=VALUE)")
+    patch_whitening: bool = _field(False, "model", "fix the first convolution to whiten the "
+                                   "training images' patches (both signs; not trained)")
+    dirac_init: bool = _field(False, "model", "3x3 convolutions start as the identity on "
+                              "their first channels")
     # data
     dataset: str = _field("fashion_mnist", "data", "dataset", choices=tuple(DATASETS))
     split: str = _field("standard", "data", "train/test split", choices=SPLITS)
@@ -106,6 +114,8 @@ class TrainConfig:
     weight_decay_mode: str = _field("coupled", "optimiser", "coupled: L2 in the gradient as "
                                     "the references; decoupled: AdamW-style",
                                     choices=WEIGHT_DECAY_MODES)
+    lr_multipliers: dict = _field({}, "optimiser", "learning-rate factors by variable path "
+                                  "(--lr-multiplier '*_bn/beta=64')")
     label_smoothing: float = _field(0.0, "optimiser", "label smoothing", minimum=0.0,
                                     below=1.0)
     ema_momentum: float = _field(0.0, "optimiser", "evaluate and export an exponential "
@@ -179,6 +189,11 @@ class TrainConfig:
             _refuse("alternate_flip", True, "flip in --augment")
         if self.nesterov and self.optimizer != "sgd":
             _refuse("nesterov", True, "Nesterov momentum with --optimizer sgd only")
+        for pattern, factor in self.lr_multipliers.items():
+            if not isinstance(pattern, str) or isinstance(factor, bool) or \
+                    not isinstance(factor, (int, float)) or not 0 < factor < math.inf:
+                _refuse("lr_multipliers", {pattern: factor},
+                        "PATTERN=FACTOR with a glob pattern and a finite factor > 0")
         for name in ("erase_area", "erase_aspect"):
             value = getattr(self, name)
             if len(value) != 2 or value[0] > value[1]:
@@ -263,7 +278,7 @@ def recipe_names() -> list[str]:
 def resolve_config(arch: str | None = None, recipe: str | None = None,
                    overrides: dict | None = None) -> TrainConfig:
     """Defaults, then a recipe, then overrides (None values are ignored; `CLEARED`
-    sets a value back to None), checked.
+    sets a value back to None; a mapping is merged into the recipe's), checked.
 
     ``recipe`` defaults to the recipe named like ``arch``; an architecture without a
     recipe of its own trains with the defaults.
@@ -281,8 +296,11 @@ def resolve_config(arch: str | None = None, recipe: str | None = None,
         values.update(recipes[recipe], recipe=recipe)
     if arch is not None:
         values["arch"] = arch
-    values.update({k: None if v is CLEARED else v
-                   for k, v in (overrides or {}).items() if v is not None})
+    for key, value in (overrides or {}).items():
+        if key in MAPPING_FLAGS and isinstance(value, dict):
+            value = {**values.get(key, {}), **value}   # --model-arg changes one argument
+        if value is not None:
+            values[key] = None if value is CLEARED else value
     unknown = set(values) - set(CONFIG_FIELDS)
     if unknown:
         raise ConfigError(f"Unknown config keys {sorted(unknown)}; known: "

@@ -38,6 +38,9 @@ def test_config_is_frozen_and_replace_checks_again():
     ({"nesterov": "yes"}, "expected true or false"),
     ({"mixed_precision": "fast"}, "expected one of True, False, auto"),
     ({"arch": "resnet50"}, "arch (--arch) = 'resnet50' is not accepted; expected one of "),
+    ({"lr_multipliers": {"*_bn/beta": 0}}, "lr_multipliers (--lr-multiplier) = "
+     "{'*_bn/beta': 0} is not accepted; expected PATTERN=FACTOR"),
+    ({"lr_multipliers": {"*_bn/beta": "big"}}, "expected PATTERN=FACTOR with a glob"),
 ])
 def test_bad_values_name_key_flag_value_and_what_is_accepted(overrides, message):
     with pytest.raises(ConfigError) as error:
@@ -84,8 +87,7 @@ def test_every_field_has_a_flag_in_its_group():
     parser = build_parser()
     flags = {option for action in parser._actions for option in action.option_strings}
     for field in dataclasses.fields(TrainConfig):
-        expected = "--model-arg" if field.name == "model_kwargs" else flag_name(field.name)
-        assert expected in flags, field.name
+        assert flag_name(field.name) in flags, field.name
     titles = [group.title for group in parser._action_groups]
     for group in ("model", "data", "augmentation", "optimiser", "schedule", "run"):
         assert f"{group} (config)" in titles
@@ -101,3 +103,17 @@ def test_flags_override_the_recipe_and_lists_parse():
                                       "--step-size", "none"])
     assert resolve_config(None, "mnist_final", {"schedule": args.schedule,
                                                 "step_size": args.step_size}).step_size is None
+
+
+def test_a_model_argument_changes_only_that_argument_of_the_recipe():
+    config = resolve_config(recipe="mnist_8k", overrides={"model_kwargs": {"dropout": 0.0}})
+    assert config.model_kwargs == {"channels": [11, 22, 11, 10, 10, 13, 13], "dropout": 0.0}
+
+
+@pytest.mark.parametrize("recipe, budget", [("mnist_4k", 4000), ("mnist_8k_995", 8000),
+                                            ("mnist_8k", 8000)])
+def test_the_mnist_frontier_recipes_keep_their_budget_in_keras_count(recipe, budget):
+    from fmnist_keras.models import build_model
+
+    config = resolve_config(recipe=recipe)
+    assert build_model(config.arch, **config.model_kwargs).count_params() <= budget

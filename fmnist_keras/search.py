@@ -39,6 +39,7 @@ from fmnist_keras.train.engine import (
     configure_runtime,
     datasets_for,
     train,
+    whitening_images,
 )
 from fmnist_keras.train.rundir import FinishedRunError
 
@@ -48,6 +49,7 @@ OVER_BUDGET = "over budget"
 MAX_REJECTIONS_PER_TRIAL = 20
 TUNERS = ("hyperband", "bayesian", "random")
 SPACES = ("budget", "free")
+COUNTS = ("trainable", "total")   # what a budget bounds
 
 
 def parse_budget(text) -> int:
@@ -67,19 +69,24 @@ def budget_from_megabytes(megabytes: float) -> int:
     return int(megabytes * 1e6 / BYTES_PER_FLOAT32)
 
 
-def trainable_params(model_name: str, **kwargs) -> int:
+def model_params(model_name: str, count: str = "trainable", **kwargs) -> int:
+    """A model's trainable parameters (the references' count) or ``total`` ones
+    (Keras' ``count_params()``, BN moving statistics included)."""
+    if count not in COUNTS:
+        raise ValueError(f"Unknown parameter count {count!r}; known: {', '.join(COUNTS)}.")
     keras.backend.clear_session(free_memory=False)
-    return parameter_counts(build_model(model_name, **kwargs)).trainable
+    return getattr(parameter_counts(build_model(model_name, **kwargs)), count)
 
 
-def largest_fitting(make_kwargs, model_name: str, budget: int, low: int, high: int):
+def largest_fitting(make_kwargs, model_name: str, budget: int, low: int, high: int,
+                    count: str = "trainable"):
     """The largest integer scale in [low, high] whose model fits the budget (model size
     grows with the scale), by bisection; None when even ``low`` does not fit."""
-    if trainable_params(model_name, **make_kwargs(low)) > budget:
+    if model_params(model_name, count, **make_kwargs(low)) > budget:
         return None
     while low < high:
         middle = (low + high + 1) // 2
-        if trainable_params(model_name, **make_kwargs(middle)) <= budget:
+        if model_params(model_name, count, **make_kwargs(middle)) <= budget:
             low = middle
         else:
             high = middle - 1
@@ -91,12 +98,12 @@ class FamilySpace:
     """How one family's hyperparameters become builder arguments."""
 
     model_name: str
-    define_budget: callable   # (hp, budget) -> kwargs, always within the budget
+    define_budget: callable   # (hp, budget, count) -> kwargs, always within the budget
     define_free: callable     # (hp) -> kwargs, may exceed the budget
     smallest: dict            # kwargs of the smallest model the spaces can produce
 
 
-def _resnet_budget(hp, budget):
+def _resnet_budget(hp, budget, count):
     stages = hp.Int("stages", 3, 4)
     blocks = hp.Int("blocks_per_stage", 1, 3)
     fraction = hp.Float("budget_fraction", 0.3, 1.0)
@@ -105,7 +112,7 @@ def _resnet_budget(hp, budget):
         return {"widths": tuple(base * 2 ** i for i in range(stages)),
                 "blocks_per_stage": blocks}
 
-    base = largest_fitting(kwargs, "resnet", int(budget * fraction), 4, 512) or 4
+    base = largest_fitting(kwargs, "resnet", int(budget * fraction), 4, 512, count) or 4
     return kwargs(base)
 
 
@@ -116,24 +123,27 @@ def _resnet_free(hp):
             "blocks_per_stage": hp.Int("blocks_per_stage", 1, 3)}
 
 
-def _mnist_budget(hp, budget):
+def _mnist_budget(hp, budget, count):
     fraction = hp.Float("budget_fraction", 0.6, 1.0)
     taper = hp.Float("taper", 0.5, 2.0)        # late (after the pool) vs early widths
     dropout = hp.Choice("dropout", [0.0, 0.01, 0.05])
+    separable = hp.Boolean("separable")        # depthwise-separable 3x3 blocks
 
     def kwargs(scale):
         channels = tuple(max(2, round(scale / 8 * width * (taper if i >= 3 else 1.0)))
                          for i, width in enumerate(DEFAULT_CHANNELS))
-        return {"channels": channels, "batch_norm": True, "dropout": dropout}
+        return {"channels": channels, "batch_norm": True, "dropout": dropout,
+                "separable": separable}
 
-    scale = largest_fitting(kwargs, "mnist_net", int(budget * fraction), 2, 64) or 2
+    scale = largest_fitting(kwargs, "mnist_net", int(budget * fraction), 2, 64, count) or 2
     return kwargs(scale)
 
 
 def _mnist_free(hp):
     channels = tuple(hp.Int(f"c{i}", 4, 32, step=4) for i in range(1, 8))
     return {"channels": channels, "batch_norm": True,
-            "dropout": hp.Choice("dropout", [0.0, 0.01, 0.05])}
+            "dropout": hp.Choice("dropout", [0.0, 0.01, 0.05]),
+            "separable": hp.Boolean("separable")}
 
 
 FAMILIES = {
@@ -156,21 +166,24 @@ class BudgetHyperModel(kt.HyperModel):
     recipe (optimiser, schedule, weight decay); refuses over-budget models unbuilt."""
 
     def __init__(self, family: str, budget: int, config: TrainConfig, steps_per_epoch: int,
-                 num_classes: int, space: str = "budget", tune_lr: bool = False):
+                 num_classes: int, space: str = "budget", tune_lr: bool = False,
+                 train_images=None, count: str = "trainable"):
         super().__init__(name=f"{family}_under_{budget}")
         if space not in SPACES:
             raise ValueError(f"Unknown search space {space!r}; known: {', '.join(SPACES)}.")
         self.family, self.space = family_space(family), space
         self.budget, self.config, self.steps_per_epoch = budget, config, steps_per_epoch
         self.num_classes, self.tune_lr = num_classes, tune_lr
-        smallest = trainable_params(self.family.model_name, **self.family.smallest)
+        self.train_images = train_images   # for a recipe with patch whitening
+        self.count = count
+        smallest = model_params(self.family.model_name, count, **self.family.smallest)
         if budget < smallest:
-            raise ValueError(f"Budget {budget:,} parameters is smaller than the smallest "
+            raise ValueError(f"Budget {budget:,} {count} parameters is smaller than the smallest "
                              f"{family} model of the search space ({smallest:,} parameters).")
 
     def model_kwargs(self, hp) -> dict:
         if self.space == "budget":
-            return self.family.define_budget(hp, self.budget)
+            return self.family.define_budget(hp, self.budget, self.count)
         return self.family.define_free(hp)
 
     def trial_config(self, hp) -> TrainConfig:
@@ -181,12 +194,13 @@ class BudgetHyperModel(kt.HyperModel):
 
     def build(self, hp):
         config = self.trial_config(hp)
-        count = trainable_params(config.arch, **config.model_kwargs)
-        if count > self.budget:
+        size = model_params(config.arch, self.count, **config.model_kwargs)
+        if size > self.budget:
             raise kt.errors.FailedTrialError(
-                f"{OVER_BUDGET}: {count:,} trainable parameters > {self.budget:,}; "
+                f"{OVER_BUDGET}: {size:,} {self.count} parameters > {self.budget:,}; "
                 "rejected before training.")
-        return build_and_compile(config, self.num_classes, self.steps_per_epoch)
+        return build_and_compile(config, self.num_classes, self.steps_per_epoch,
+                                 self.train_images)
 
     def fit(self, hp, model, *args, **kwargs):
         # The tf.data pipeline shuffles (seeded); Keras' own shuffle flag does not apply.
@@ -250,16 +264,18 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
     for trial in tuner.oracle.trials.values():
         hp = trial.hyperparameters
         config = hypermodel.trial_config(hp)
-        count = trainable_params(config.arch, **config.model_kwargs)
+        counts = parameter_counts(build_model(config.arch, **config.model_kwargs))
+        keras.backend.clear_session(free_memory=False)
         score = trial.metrics.get_best_value("val_accuracy") \
             if trial.metrics.exists("val_accuracy") else None
         rows.append({"trial": trial.trial_id, "status": trial.status,
                      **{k: v for k, v in hp.values.items() if not k.startswith("tuner/")},
                      "epochs": hp.values.get("tuner/epochs", hypermodel.config.epochs),
                      "model_kwargs": json.dumps(config.model_kwargs),
-                     "trainable_params": count,
-                     "storage_mb": round(count * BYTES_PER_FLOAT32 / 1e6, 4),
-                     "within_budget": count <= hypermodel.budget,
+                     "trainable_params": counts.trainable,
+                     "total_params": counts.total,
+                     "storage_mb": round(counts.storage_mb, 4),
+                     "within_budget": getattr(counts, hypermodel.count) <= hypermodel.budget,
                      "val_accuracy": score})
     return pd.DataFrame(rows)
 
@@ -267,7 +283,7 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
 def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: str = "hyperband",
                max_trials: int = 10, space: str = "budget", data_dir=None,
                final_epochs: int | None = None, overwrite: bool = False,
-               tune_lr: bool = False, verbose: int = 1):
+               tune_lr: bool = False, verbose: int = 1, count: str = "trainable"):
     """Searches, writes ``trials.csv`` and ``best_hyperparameters.json``, and (on the
     chief, or alone) retrains the best model into ``directory/best_run`` for export.
 
@@ -282,7 +298,8 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
                          "test set is never its objective.")
     hypermodel = BudgetHyperModel(family, budget, config,
                                   math.ceil(len(splits.x_train) / config.batch_size),
-                                  splits.info.num_classes, space, tune_lr)
+                                  splits.info.num_classes, space, tune_lr,
+                                  whitening_images(splits), count)
     search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
     search_tuner.search(datasets["train"], validation_data=datasets["val"],
                         epochs=config.epochs, verbose=verbose,
@@ -295,7 +312,8 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     best_config = hypermodel.trial_config(best_hp).replace(epochs=final_epochs or config.epochs)
     (directory / "best_hyperparameters.json").write_text(json.dumps(
         {"hyperparameters": best_hp.values, "arch": best_config.arch,
-         "model_kwargs": best_config.model_kwargs, "budget": budget}, indent=2))
+         "model_kwargs": best_config.model_kwargs, "budget": budget, "count": count},
+        indent=2))
     try:
         train(best_config, directory / "best_run", data_dir=data_dir, overwrite=overwrite)
     except FinishedRunError:

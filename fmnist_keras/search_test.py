@@ -36,17 +36,23 @@ def test_unknown_family_lists_the_known_ones():
         search.family_space("vit")
 
 
-def test_derived_widths_always_fit_and_use_the_budget():
-    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 4, 10)
-    for seed in range(4):
+@pytest.mark.parametrize("count", search.COUNTS)
+def test_derived_widths_always_fit_and_use_the_budget(count):
+    hypermodel = search.BudgetHyperModel("mnist", 4000, resolve_config("mnist_final"), 4, 10,
+                                         count=count)
+    kinds = set()
+    for seed in range(6):
         hp = kt.HyperParameters()
         hypermodel.model_kwargs(hp)             # registers the space
         space = kt.oracles.RandomSearchOracle(hyperparameters=hp, seed=seed, max_trials=1)
         values = space.populate_space("0")["values"]
         hp.values.update(values)
-        count = search.trainable_params("mnist_net", **hypermodel.model_kwargs(hp))
-        assert count <= 8000
-        assert count > 0.6 * 8000 * 0.6          # fraction >= 0.6, and the widest that fits
+        kwargs = hypermodel.model_kwargs(hp)
+        kinds.add(kwargs["separable"])
+        size = search.model_params("mnist_net", count, **kwargs)
+        assert size <= 4000
+        assert size > 0.6 * 4000 * 0.6          # fraction >= 0.6, and the widest that fits
+    assert kinds == {True, False}               # both block kinds are searched
 
 
 def test_tiny_search_finishes_within_budget(tmp_path, data_dir):

@@ -28,7 +28,13 @@ def build_parser():
     parser.add_argument("--seeds", nargs="+", type=Path, metavar="RUN_DIR",
                         help="instead: one row per run (seed) and the median, to --out")
     parser.add_argument("--threshold", type=float,
-                        help="with --seeds: count the runs at or above it at the last epoch")
+                        help="with --seeds or --frontier: the target accuracy at the last epoch")
+    parser.add_argument("--frontier", choices=["mnist", "fashion_mnist"],
+                        help="instead: parameters against median and worst-seed accuracy of "
+                        "every recipe run on this dataset, to --out and --plot")
+    parser.add_argument("--public", type=Path, default=Path("results/mnist_public_frontier.csv"),
+                        help="with --frontier: the public results to mark")
+    parser.add_argument("--plot", type=Path, help="with --frontier: the PNG to draw")
     return parser
 
 
@@ -43,10 +49,19 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.compare and not args.reference:
         parser.error("--compare needs --reference")
+    if args.frontier and (args.threshold is None or args.plot is None):
+        parser.error("--frontier needs --threshold and --plot")
     with one_line_errors():
         if args.seeds:
             markdown = results.seed_summary([RunDir(run).results() for run in args.seeds],
                                             args.threshold)
+            return write_markdown(args.out, markdown)
+        if args.frontier:
+            frame, markdown = results.frontier_table(
+                pd.read_csv(args.results_table), pd.read_csv(args.public), args.frontier,
+                args.threshold)
+            plots.frontier(frame, pd.read_csv(args.public), args.threshold,
+                           f"{args.frontier}: parameters against accuracy", args.plot)
             return write_markdown(args.out, markdown)
         if args.compare:
             histories = {run.name: RunDir(run).history() for run in args.compare}

@@ -15,8 +15,11 @@ def build_parser():
     space = parser.add_argument_group("what is searched")
     space.add_argument("--family", required=True, choices=sorted(search.FAMILIES))
     budget = space.add_mutually_exclusive_group(required=True)
-    budget.add_argument("--budget", help="trainable parameters: 8k, 10M, 8000")
+    budget.add_argument("--budget", help="parameters: 8k, 10M, 8000 (see --count)")
     budget.add_argument("--budget-mb", type=float, help="float32 storage in MB instead")
+    space.add_argument("--count", choices=search.COUNTS, default="trainable",
+                       help="what --budget bounds: trainable parameters (the references' "
+                       "count) or total ones (Keras' count_params, BN statistics included)")
     space.add_argument("--space", choices=search.SPACES, default="budget",
                        help="budget: widths derived to fit (default); free: sampled, "
                        "over-budget samples rejected before training")
@@ -59,7 +62,8 @@ def main(argv=None):
             "validation_size": args.validation_size, "seed": args.seed})
         table = search.run_search(config, args.family, budget_params, directory, args.tuner,
                                   args.max_trials, args.space, args.data_dir,
-                                  args.final_epochs, args.overwrite, args.tune_lr)
+                                  args.final_epochs, args.overwrite, args.tune_lr,
+                                  count=args.count)
     if table is not None:
         print(table.to_string(index=False))
         print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"

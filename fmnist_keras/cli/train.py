@@ -19,6 +19,7 @@ from fmnist_keras.config import (
     CLEARED,
     GROUPS,
     LIST_FIELDS,
+    MAPPING_FLAGS,
     TrainConfig,
     describe_range,
     flag_name,
@@ -60,6 +61,13 @@ def _bool_or_auto(text):
     return value
 
 
+MAPPING_HELP = {   # metavar and help of the repeated KEY=VALUE flags
+    "model_kwargs": ("KEY=VALUE", "model builder argument, e.g. widths=[16,32,64]"),
+    "lr_multipliers": ("PATTERN=FACTOR", "learning-rate factor for the variables whose "
+                       "path matches a glob, e.g. '*_bn/beta=64' (the batch-norm biases)"),
+}
+
+
 def add_config_flags(parser) -> None:
     """One flag per `TrainConfig` field, in its group; every default is None (unset),
     so only the flags given override the recipe."""
@@ -78,10 +86,10 @@ def add_config_flags(parser) -> None:
             options.update(choices=recipe_names(), metavar="RECIPE")
             options["help"] = "recipe (default: the one named like --arch): " + \
                 ", ".join(recipe_names())
-        elif field.name == "model_kwargs":
-            group.add_argument("--model-arg", action="append", type=key_value,
-                               dest="model_kwargs", default=None, metavar="KEY=VALUE",
-                               help="model builder argument, e.g. widths=[16,32,64]")
+        elif field.name in MAPPING_FLAGS:
+            metavar, text = MAPPING_HELP[field.name]
+            group.add_argument(flag_name(field.name), action="append", type=key_value,
+                               dest=field.name, default=None, metavar=metavar, help=text)
             continue
         elif field.name == "mixed_precision":
             options.update(type=_bool_or_auto, metavar="{true,false,auto}")
@@ -132,8 +140,9 @@ def main(argv=None):
         parser.error("--max-steps-per-epoch needs --distribute multiworker")
     overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
                  if field.name not in ("arch", "recipe")}
-    if args.model_kwargs is not None:
-        overrides["model_kwargs"] = dict(args.model_kwargs)
+    for name in MAPPING_FLAGS:
+        if overrides[name] is not None:
+            overrides[name] = dict(overrides[name])
     with one_line_errors():
         config = resolve_config(args.arch, args.recipe, overrides)   # checked: before any data
         for key, value in overrides.items():

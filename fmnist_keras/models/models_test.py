@@ -174,3 +174,21 @@ def test_fused_batch_norm_keeps_bfloat16_and_saves(tmp_path):
     finally:
         keras.mixed_precision.set_global_policy("float32")
     assert outputs.dtype == tf.bfloat16
+
+
+def test_separable_mnist_blocks_are_depthwise_then_pointwise():
+    channels = (8, 16, 12, 20, 22, 24, 26)
+    model = build_model("mnist_net", channels=channels, separable=True)
+    for index in (2, 4, 5, 6, 7):
+        layer = model.get_layer(f"conv{index}")
+        c_in, c_out = layer.input.shape[-1], channels[index - 1]
+        assert type(layer).__name__ == "SeparableConv2D"
+        assert tuple(layer.depthwise_kernel.shape) == (3, 3, c_in, 1)
+        assert tuple(layer.pointwise_kernel.shape) == (1, 1, c_in, c_out)
+    assert type(model.get_layer("conv1")).__name__ == "Conv2D"      # one input channel
+    assert type(model.get_layer("conv3")).__name__ == "Conv2D"      # the 1x1 transition
+    assert model.get_layer("conv7").output.shape[1:3] == (6, 6)     # padded, as the plain net
+    plain = build_model("mnist_net", channels=channels)
+    assert [layer.output.shape for layer in model.layers] == \
+        [layer.output.shape for layer in plain.layers]
+    assert parameter_counts(model).trainable == 3490

@@ -40,18 +40,21 @@ def stack(x, filters, blocks, strides, name):
 
 @register_family("resnet")
 def resnet(input_shape=(28, 28, 1), num_classes=10, widths=(32, 64, 128), blocks_per_stage=2,
-           name="resnet"):
+           stem_width=None, name="resnet"):
     """Args:
-        widths: filters per stage; the stem has ``widths[0]``; every stage after the
-            first halves the map.
+        widths: filters per stage; every stage after the first halves the map.
         blocks_per_stage: basic blocks per stage (an int, or one per stage).
+        stem_width: the stem convolution's filters (default ``widths[0]``); 18 for a
+            patch-whitening stem (``--patch-whitening``: both signs of the 9
+            eigenvectors of 3x3 patches). The first block then projects its shortcut.
     """
     widths = check_positive_ints("widths", widths)
     if isinstance(blocks_per_stage, int):
         blocks_per_stage = (blocks_per_stage,) * len(widths)
     blocks_per_stage = check_positive_ints("blocks_per_stage", blocks_per_stage, len(widths))
     inputs = keras.Input(input_shape, name="image")
-    x = conv(inputs, widths[0], 3, name="stem_conv")
+    stem_width = check_positive_ints("stem_width", [stem_width or widths[0]])[0]
+    x = conv(inputs, stem_width, 3, name="stem_conv")
     x = batch_norm(x, "stem_bn")
     x = layers.ReLU(name="stem_relu")(x)
     for index, (filters, blocks) in enumerate(zip(widths, blocks_per_stage), start=1):

@@ -58,6 +58,29 @@ def training_curves(history: pd.DataFrame, title: str, path) -> Path:
     return _save(figure, path)
 
 
+def frontier(frame: pd.DataFrame, public: pd.DataFrame, threshold: float, title: str,
+             path) -> Path:
+    """Parameters (log scale) against test accuracy: each recipe's median over seeds
+    with a bar down to its worst seed, the public results as crosses, the target line."""
+    figure, axis = plt.subplots(figsize=(8, 5))
+    axis.errorbar(frame["total_params"], frame["median"],
+                  yerr=[frame["median"] - frame["minimum"], 0 * frame["median"]],
+                  fmt="o", capsize=3, label="this project: median, bar to the worst seed")
+    for recipe, row in frame.iterrows():
+        axis.annotate(recipe, (row["total_params"], row["median"]), fontsize=7,
+                      xytext=(4, 4), textcoords="offset points")
+    axis.scatter(public["total_params"], public["test_accuracy"], marker="x", color="black",
+                 label="public results (single runs)")
+    axis.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
+    axis.set_xscale("log")
+    axis.set_xlabel("parameters (Keras' count, BN statistics included)")
+    axis.set_ylabel("test accuracy at the last epoch")
+    axis.set_title(title)
+    axis.legend(loc="lower right")
+    axis.grid(alpha=0.3)
+    return _save(figure, path)
+
+
 def confusion_matrix(matrix, class_names, path) -> Path:
     """A confusion matrix (rows: true class, columns: predicted) with its counts."""
     figure, axis = plt.subplots(figsize=(7, 6))

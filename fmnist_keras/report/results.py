@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 
@@ -165,3 +166,46 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame,
         lines += _markdown_table(["model", "p50 ms by format", "test accuracy by format",
                                   "device", "command"], inference_rows(benchmarks))
     return "\n".join(lines) + "\n"
+
+
+FRONTIER_HEADER = ["recipe", "total params", "trainable", "seeds", "median", "min",
+                   "every seed >= threshold", "command (seed S)"]
+
+
+def last_epoch_accuracy(runs: pd.DataFrame) -> pd.Series:
+    """Each run's test accuracy at its last epoch: logged per epoch, or the evaluated
+    model's where that model was the last one."""
+    evaluated_last = runs["selected_epoch"] == runs["epochs"]
+    logged = runs.get("last_epoch_test_accuracy", pd.Series(np.nan, index=runs.index))
+    return logged.fillna(runs["test_accuracy"].where(evaluated_last))
+
+
+def frontier_table(runs: pd.DataFrame, public: pd.DataFrame, dataset: str,
+                   threshold: float) -> tuple[pd.DataFrame, str]:
+    """Parameters against last-epoch test accuracy for every recipe trained on
+    ``dataset``: median and minimum over its seeds, with the public results beside.
+
+    Returns:
+        The per-recipe frame (for a plot) and the Markdown tables.
+    """
+    runs = runs[runs["dataset"] == dataset].assign(last=last_epoch_accuracy)
+    runs = runs.dropna(subset=["last"])
+    frame = runs.groupby("recipe", sort=False).agg(
+        total_params=("total_params", "first"), trainable_params=("trainable_params", "first"),
+        seeds=("seed", "count"), median=("last", "median"), minimum=("last", "min"),
+        command=("command", "first"), seed=("seed", "first")).sort_values("total_params")
+    rows = [[f"`{row.Index}`", f"{int(row.total_params):,}", f"{int(row.trainable_params):,}",
+             str(row.seeds), f"{row.median:.4f}", f"{row.minimum:.4f}",
+             "yes" if row.minimum >= threshold else "no",
+             "`" + row.command.replace(f"--seed {row.seed}", "--seed S")
+             .replace(f"_seed{row.seed}", "_seedS") + "`"]
+            for row in frame.itertuples()]
+    public_rows = [[str(ref.model), f"{ref.total_params:,}", f"{ref.test_accuracy:.4f}",
+                    str(ref.runs), str(ref.selection), str(ref.source)]
+                   for ref in public.itertuples()]
+    markdown = "\n".join([
+        *_markdown_table(FRONTIER_HEADER, rows), "",
+        "Public results (marked on the plot):", "",
+        *_markdown_table(["model", "total params", "test accuracy", "runs", "selection",
+                          "source"], public_rows), ""])
+    return frame, markdown

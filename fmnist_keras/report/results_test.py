@@ -60,3 +60,30 @@ def test_seed_summary_counts_runs_at_the_threshold(tmp_path):
     del rows[0]["last_epoch_test_accuracy"]
     with pytest.raises(ValueError, match="needs runs trained with --log-test-accuracy"):
         seed_summary(rows)
+
+
+def test_frontier_has_median_and_worst_seed_at_the_last_epoch_and_the_public_marks(
+        tmp_path, root):
+    runs = pd.DataFrame({
+        "recipe": ["small"] * 3 + ["selected"] * 2 + ["fashion"],
+        "dataset": ["mnist"] * 5 + ["fashion_mnist"],
+        "seed": [0, 1, 2, 0, 1, 0], "total_params": [3700] * 3 + [7500] * 2 + [9],
+        "trainable_params": [3500] * 3 + [7300] * 2 + [9],
+        "test_accuracy": [0.9941, 0.9950, 0.9944, 0.99, 0.99, 0.9],
+        "selected_epoch": [15, 15, 15, 8, 8, 1], "epochs": [15] * 5 + [1],
+        "last_epoch_test_accuracy": [None] * 3 + [0.9952, 0.9938] + [None],
+        "command": [f"python scripts/train.py --recipe small --seed {s}" for s in (0, 1, 2)]
+        + ["python scripts/train.py --recipe selected --seed 0"] * 2 + ["x"]})
+    table = tmp_path / "results.csv"
+    runs.to_csv(table, index=False)
+    out, plot = tmp_path / "frontier.md", tmp_path / "frontier.png"
+    report_main(["--results-table", str(table), "--frontier", "mnist", "--threshold", "0.994",
+                 "--public", str(root / "results" / "mnist_public_frontier.csv"),
+                 "--out", str(out), "--plot", str(plot)])
+    lines = out.read_text().splitlines()
+    assert lines[2] == ("| `small` | 3,700 | 3,500 | 3 | 0.9944 | 0.9941 | yes | "
+                        "`python scripts/train.py --recipe small --seed S` |")
+    assert lines[3].startswith("| `selected` | 7,500 | 7,300 | 2 | 0.9945 | 0.9938 | no |")
+    assert "fashion" not in out.read_text().split("Public")[0]
+    assert "| 4.8k-parameter CNN | 4,862 | 0.9907 |" in out.read_text()
+    assert plot.stat().st_size > 1000

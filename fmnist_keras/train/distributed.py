@@ -28,7 +28,12 @@ import pandas as pd
 import tensorflow as tf
 
 from fmnist_keras.config import TrainConfig
-from fmnist_keras.train.engine import build_and_compile, configure_runtime, datasets_for
+from fmnist_keras.train.engine import (
+    build_and_compile,
+    configure_runtime,
+    datasets_for,
+    whitening_images,
+)
 from fmnist_keras.train.losses import SparseCrossentropy
 from fmnist_keras.train.rundir import RunDir
 
@@ -55,7 +60,8 @@ def train_multiworker(config: TrainConfig, run_dir, data_dir=None,
     if max_steps_per_epoch:
         steps = min(steps, max_steps_per_epoch)
     with strategy.scope():
-        model = build_and_compile(config, splits.info.num_classes, steps)
+        model = build_and_compile(config, splits.info.num_classes, steps,
+                                  whitening_images(splits))
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
         train_accuracy = keras.metrics.SparseCategoricalAccuracy()

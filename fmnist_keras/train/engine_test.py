@@ -1,4 +1,5 @@
 import json
+import re
 
 import keras
 import numpy as np
@@ -184,3 +185,28 @@ def test_a_fixed_schedule_evaluates_and_keeps_the_averaged_final_model(tmp_path,
     ema_weights = RunDir(tmp_path / "ema").load_model("last").get_weights()
     raw_weights = RunDir(tmp_path / "raw").load_model("last").get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(ema_weights, raw_weights))
+
+
+def test_the_speed_run_techniques_reach_the_compiled_model(tiny_config, data_dir):
+    config = tiny_config(patch_whitening=True, dirac_init=True,
+                         lr_multipliers={"*_bn/beta": 16.0},
+                         model_kwargs={"channels": [18, 4, 4, 4, 4, 4, 4]})
+    engine.configure_runtime(config)
+    splits, _ = engine.datasets_for(config, data_dir)
+    model = engine.build_and_compile(config, 10, 4, engine.whitening_images(splits))
+    assert not model.get_layer("conv1").trainable
+    kernel = model.get_layer("conv2").kernel.numpy()
+    np.testing.assert_array_equal(kernel[1, 1, :4, :4], np.eye(4))
+    assert model.optimizer.lr_multipliers == {"*_bn/beta": 16.0}
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"patch_whitening": True}, "needs mnist_net's first convolution conv1 to have 18 filters"),
+    ({"lr_multipliers": {"*/bta": 2.0}}, "pattern '*/bta' names no trainable variable"),
+])
+def test_a_technique_the_model_cannot_take_stops_before_training(tiny_config, data_dir,
+                                                                  overrides, message):
+    config = tiny_config(**overrides)
+    splits, _ = engine.datasets_for(config, data_dir)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        engine.build_and_compile(config, 10, 4, engine.whitening_images(splits))

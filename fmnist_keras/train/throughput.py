@@ -5,7 +5,12 @@ from __future__ import annotations
 import math
 import time
 
-from fmnist_keras.train.engine import build_and_compile, configure_runtime, datasets_for
+from fmnist_keras.train.engine import (
+    build_and_compile,
+    configure_runtime,
+    datasets_for,
+    whitening_images,
+)
 
 
 def pipeline_throughput(dataset, batch_size: int, batches: int = 100) -> float:
@@ -30,7 +35,8 @@ def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: in
     resolved = configure_runtime(config)
     splits, datasets = datasets_for(config, data_dir)
     model = build_and_compile(config, splits.info.num_classes,
-                              math.ceil(len(splits.x_train) / config.batch_size))
+                              math.ceil(len(splits.x_train) / config.batch_size),
+                              whitening_images(splits))
     train = datasets["train"].repeat()
     model.fit(train, steps_per_epoch=warmup_steps, epochs=1, verbose=0)
     started = time.perf_counter()
