@@ -18,7 +18,7 @@ TINY = {"epochs": 1, "max_train_samples": 256, "validation_size": 128, "batch_si
         "model_kwargs": {"channels": [4, 4, 4, 4, 4, 4, 4]}}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def data_dir():
     """The folder with the original IDX files (../shared/data here and in CI)."""
     path = os.environ.get("FMNIST_KERAS_DATA")
@@ -38,7 +38,7 @@ def tiny_config():
     return make
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def root():
     """The repository's root folder (scripts/ and saved_models/ are under it)."""
     return ROOT

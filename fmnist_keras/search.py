@@ -69,13 +69,18 @@ def budget_from_megabytes(megabytes: float) -> int:
     return int(megabytes * 1e6 / BYTES_PER_FLOAT32)
 
 
+def model_counts(model_name: str, **kwargs):
+    """The `ParameterCounts` of a model built from a family's arguments."""
+    keras.backend.clear_session(free_memory=False)
+    return parameter_counts(build_model(model_name, **kwargs))
+
+
 def model_params(model_name: str, count: str = "trainable", **kwargs) -> int:
     """A model's trainable parameters (the references' count) or ``total`` ones
     (Keras' ``count_params()``, BN moving statistics included)."""
     if count not in COUNTS:
         raise ValueError(f"Unknown parameter count {count!r}; known: {', '.join(COUNTS)}.")
-    keras.backend.clear_session(free_memory=False)
-    return getattr(parameter_counts(build_model(model_name, **kwargs)), count)
+    return getattr(model_counts(model_name, **kwargs), count)
 
 
 def largest_fitting(make_kwargs, model_name: str, budget: int, low: int, high: int,
@@ -264,8 +269,7 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
     for trial in tuner.oracle.trials.values():
         hp = trial.hyperparameters
         config = hypermodel.trial_config(hp)
-        counts = parameter_counts(build_model(config.arch, **config.model_kwargs))
-        keras.backend.clear_session(free_memory=False)
+        counts = model_counts(config.arch, **config.model_kwargs)
         score = trial.metrics.get_best_value("val_accuracy") \
             if trial.metrics.exists("val_accuracy") else None
         rows.append({"trial": trial.trial_id, "status": trial.status,

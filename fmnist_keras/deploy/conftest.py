@@ -12,7 +12,7 @@ from fmnist_keras.models import build_model
 INFO = DATASETS["fashion_mnist"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def trained(data_dir):
     """A small model trained for a few steps, and some test images."""
     keras.utils.set_random_seed(0)
@@ -24,7 +24,7 @@ def trained(data_dir):
     return model, splits.x_test[:8]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def keras_probabilities():
     """Softmax of a Keras model on raw uint8 images, normalised as the export does."""
 

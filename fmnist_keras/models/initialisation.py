@@ -58,8 +58,8 @@ def patch_whitening_kernel(images: np.ndarray, kernel_size: int,
 def apply_patch_whitening(model, images: np.ndarray) -> layers.Conv2D:
     """Sets the first convolution to whiten ``images``' patches and freezes it.
 
-    ``images`` are the training images as the model sees them (normalised); the first
-    `WHITENING_IMAGES` are used. The convolution needs exactly ``2 * k * k * C``
+    ``images`` are training images as the model sees them (normalised; training takes
+    the first `WHITENING_IMAGES`). The convolution needs exactly ``2 * k * k * C``
     filters (18 for a 3x3 kernel on one channel): every filter is a whitening one.
 
     Returns:
@@ -76,7 +76,7 @@ def apply_patch_whitening(model, images: np.ndarray) -> layers.Conv2D:
             f"{channels}: both signs of each eigenvector); it has {conv.filters}. Build the "
             f"model with that many (resnet: --model-arg stem_width={needed}) or pass "
             "--no-patch-whitening.")
-    images = np.asarray(images, np.float32)[:WHITENING_IMAGES]
+    images = np.asarray(images, np.float32)
     if images.ndim == 3:
         images = images[..., None]
     conv.kernel.assign(patch_whitening_kernel(images, kernel_size))
