@@ -15,7 +15,12 @@ import tensorflow as tf
 from fmnist_keras.cli import add_data_arguments, new_parser, one_line_errors
 from fmnist_keras.data.sources import DATASETS, load_splits
 from fmnist_keras.deploy.export import calibration_images
-from fmnist_keras.deploy.latency import benchmark_serving, concurrent_calls, serves_test_time_flip
+from fmnist_keras.deploy.latency import (
+    benchmark_serving,
+    concurrent_calls,
+    exported_dataset,
+    serves_test_time_flip,
+)
 from fmnist_keras.hardware import device_description
 from fmnist_keras.train.rundir import load_trained
 
@@ -33,7 +38,7 @@ def build_parser():
                         help="also score every exported format on the test set")
     parser.add_argument("--dataset", choices=sorted(DATASETS),
                         help="for --int8 and --accuracy (default: --keras-model's run "
-                        "dataset, else fashion_mnist)")
+                        "dataset, else the one the export records, else fashion_mnist)")
     parser.add_argument("--threads", type=int,
                         help="instead: this many threads calling the SavedModel at once "
                         "(--runs calls each, batch 1); calls/s, and whether every thread "
@@ -51,7 +56,7 @@ def main(argv=None):
     with one_line_errors():
         keras_model, run_dataset = load_trained(args.keras_model) if args.keras_model \
             else (None, None)
-        dataset = args.dataset or run_dataset or "fashion_mnist"
+        dataset = args.dataset or run_dataset or exported_dataset(args.model) or "fashion_mnist"
         splits = load_splits(dataset, data_dir=args.data_dir, source=args.data_source) \
             if args.int8 or args.accuracy else None
         rows = benchmark_serving(

@@ -113,6 +113,8 @@ def serving_archive(model, info: DatasetInfo,
     # Saved with the graph, so benchmarks and cards can say which predictions they time.
     archive.add_variable_collection(
         "test_time_flip", [tf.Variable(test_time_flip, trainable=False)])
+    # And the dataset, so that scoring an export needs no flag to know its test set.
+    archive.add_variable_collection("dataset", [tf.Variable(info.name, trainable=False)])
     # The serving signatures declare no shape, so that no optimisation relies on one
     # a request may break (above); `serving_tflite` is the same model with its shape
     # declared and no guard, for the TFLite converter (which validates shapes itself,

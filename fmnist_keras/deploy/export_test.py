@@ -135,7 +135,7 @@ def test_int8_tflite_is_smaller_agrees_with_float_and_is_scored(trained, tmp_pat
 
 
 def test_flip_export_serves_the_mean_of_each_image_and_its_mirror(trained, tmp_path, keras_probabilities):
-    from fmnist_keras.deploy.latency import serves_test_time_flip
+    from fmnist_keras.deploy.latency import exported_dataset, serves_test_time_flip
 
     model, images = trained
     exported = export_for_serving(model, INFO, "flip", base_dir=tmp_path, test_time_flip=True)
@@ -146,7 +146,10 @@ def test_flip_export_serves_the_mean_of_each_image_and_its_mirror(trained, tmp_p
     mirrored = serve(images=tf.constant(images[:, :, ::-1]))["probabilities"].numpy()
     np.testing.assert_allclose(mirrored, served, atol=1e-5)
     assert serves_test_time_flip(exported)
-    assert not serves_test_time_flip(export_for_serving(model, INFO, "plain", base_dir=tmp_path))
+    plain = export_for_serving(model, DATASETS["mnist"], "plain", base_dir=tmp_path)
+    assert not serves_test_time_flip(plain)
+    # Recorded in the export, so that benchmark_inference --accuracy picks its test set.
+    assert (exported_dataset(exported), exported_dataset(plain)) == ("fashion_mnist", "mnist")
 
 
 

@@ -38,6 +38,12 @@ def serves_test_time_flip(saved_model_dir) -> bool:
     return bool(flag and flag[0].numpy())   # exports older than the option have none
 
 
+def exported_dataset(saved_model_dir) -> str | None:
+    """The dataset an export was trained on (None for exports older than the record)."""
+    name = getattr(tf.saved_model.load(str(saved_model_dir)), "dataset", None)
+    return name[0].numpy().decode() if name else None
+
+
 def benchmark_serving(saved_model_dir, keras_model=None, runs: int = 300,
                       batch_sizes=(32, 256), calibration_images=None,
                       test_set=None) -> list[dict]:

@@ -129,20 +129,21 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame,
     rows = []
     for recipe, group in runs.groupby("recipe", sort=False):
         tta = group.get("test_accuracy_flip_tta", pd.Series(dtype=float))
+        ten_views = group.get("test_accuracy_flip_shift_tta", pd.Series(dtype=float))
         last = group.get("last_epoch_test_accuracy", pd.Series(dtype=float))
         best_test = group.get("best_test_accuracy_reference_style", pd.Series(dtype=float))
         rows.append([f"`{recipe}`", str(group["network"].iloc[0]),
                      f"{int(group['trainable_params'].iloc[0]):,}",
                      ", ".join(str(int(seed)) for seed in sorted(group["seed"])),
                      _spread(group["test_accuracy"]), _spread(last), _spread(best_test),
-                     _spread(tta),
+                     _spread(tta), _spread(ten_views),
                      str(int(group["epochs"].median())),
                      f"{group['training_minutes'].median():.1f}"])
     lines += _markdown_table(["recipe", "network", "params", "seeds",
                               "test accuracy (selected on validation)",
                               "test accuracy, last epoch",
                               "best test epoch (reference-style, comparison only)",
-                              "with flip TTA", "epochs",
+                              "with flip TTA", "with flip + shift TTA (10 views)", "epochs",
                               "minutes"], rows)
     lines += ["", "## Every run", ""]
     rows = [[f"`{run.recipe}`", str(int(run.seed)), _accuracy(run.train_accuracy),

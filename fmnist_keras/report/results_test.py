@@ -35,6 +35,22 @@ def test_results_page_needs_the_command_column():
         results_page(pd.DataFrame({"recipe": ["r"], "seed": [0]}), pd.DataFrame())
 
 
+def test_results_page_gives_each_test_time_augmentation_its_column():
+    runs = pd.DataFrame({"recipe": ["speed"] * 2, "seed": [0, 1], "command": ["c0", "c1"],
+                         "network": ["resnet8"] * 2, "trainable_params": [10] * 2,
+                         "train_accuracy": [0.95] * 2, "val_accuracy": [float("nan")] * 2,
+                         "test_accuracy": [0.937, 0.939], "selected_epoch": [15] * 2,
+                         "epochs": [15] * 2, "time_per_epoch_s": [40.0] * 2,
+                         "training_minutes": [10.0] * 2,
+                         "test_accuracy_flip_tta": [0.938, 0.940],
+                         "test_accuracy_flip_shift_tta": [0.9400, 0.9420]})
+    page = results_page(runs, pd.DataFrame(columns=["network", "trainable_params",
+                                                      "test_accuracy", "epochs", "batch_size",
+                                                      "split", "selection", "source"]))
+    assert ("| `speed` | resnet8 | 10 | 0, 1 | 0.9380 (0.9370-0.9390, n=2) |  |  | "
+            "0.9390 (0.9380-0.9400, n=2) | 0.9410 (0.9400-0.9420, n=2) | 15 | 10.0 |") in page
+
+
 def test_epoch_comparison_puts_runs_beside_the_reference():
     reference = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.97, 0.98]})
     run = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.975, 0.9912]})
