@@ -92,3 +92,14 @@ def test_predict_takes_a_pretrained_name(root, tmp_path, data_dir):
         ["7", "2", "1", "0", "4"]          # the first five MNIST test digits
     unknown = run_script(root, "predict", "--model", "nope", "x.png", cwd=tmp_path)
     assert unknown.returncode == 2 and "No pretrained model 'nope'; known: " in unknown.stderr
+
+
+def test_benchmark_training_merges_builder_arguments_into_the_recipe():
+    from fmnist_keras.cli import benchmark_training
+
+    args = benchmark_training.build_parser().parse_args(
+        ["--recipe", "speedrun94", "--model-arg", "stem_pool=false",
+         "--model-arg", "widths=[32,64,128]"])
+    config = benchmark_training.config_from_args(args)
+    assert config.model_kwargs == {"stem_width": 18, "stem_pool": False, "widths": [32, 64, 128]}
+    assert (config.batch_size, config.recipe) == (256, "speedrun94")

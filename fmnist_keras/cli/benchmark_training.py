@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmnist_keras.cli import add_data_arguments, new_parser, one_line_errors
+from fmnist_keras.cli import add_data_arguments, key_value, new_parser, one_line_errors
 from fmnist_keras.config import recipe_names, resolve_config
 from fmnist_keras.train.engine import datasets_for
 from fmnist_keras.train.throughput import pipeline_throughput, training_throughput
@@ -23,6 +23,8 @@ def build_parser():
                         help="time this recipe's model, batch, augmentation and settings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--augment", help="comma list (default: the recipe's, else flip)")
+    parser.add_argument("--model-arg", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE", help="model builder argument, e.g. widths=[16,32,64]")
     parser.add_argument("--steps-per-execution", default="",
                         help="comma list, e.g. 1,8 (default: the config's)")
     parser.add_argument("--steps", type=int, default=30)
@@ -32,17 +34,24 @@ def build_parser():
     return parser
 
 
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def config_from_args(args):
+    """The config timed: the recipe's (or the architecture's defaults with flip), with
+    the batch size, augmentation and builder arguments given merged in."""
     augment = None if args.augment is None else \
         [a for a in args.augment.split(",") if a and a != "none"]
     if augment is None and args.recipe is None:
         augment = ["flip"]
-    overrides = {"batch_size": args.batch_size, "augment": augment}
+    overrides = {"batch_size": args.batch_size, "augment": augment,
+                 "model_kwargs": dict(args.model_arg) or None}
+    return resolve_config(None if args.recipe else args.arch, args.recipe, overrides)
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
     steps_per_execution = [int(n) for n in args.steps_per_execution.split(",") if n.strip()]
     rows = []
     with one_line_errors():
-        config = resolve_config(None if args.recipe else args.arch, args.recipe, overrides)
+        config = config_from_args(args)
         if args.pipeline_only:
             _, datasets = datasets_for(config, args.data_dir, args.data_source)
             rows.append({"augment": ",".join(config.augment) or "none",

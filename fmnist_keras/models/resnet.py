@@ -40,13 +40,16 @@ def stack(x, filters, blocks, strides, name):
 
 @register_family("resnet")
 def resnet(input_shape=(28, 28, 1), num_classes=10, widths=(32, 64, 128), blocks_per_stage=2,
-           stem_width=None, name="resnet"):
+           stem_width=None, stem_pool=False, name="resnet"):
     """Args:
         widths: filters per stage; every stage after the first halves the map.
         blocks_per_stage: basic blocks per stage (an int, or one per stage).
         stem_width: the stem convolution's filters (default ``widths[0]``); 18 for a
             patch-whitening stem (``--patch-whitening``: both signs of the 9
             eigenvectors of 3x3 patches). The first block then projects its shortcut.
+        stem_pool: max-pool 2x2 after the stem, as airbench pools right after its
+            whitening layer: every stage then runs at half the resolution, a quarter of
+            the multiply-adds and memory traffic per channel.
     """
     widths = check_positive_ints("widths", widths)
     if isinstance(blocks_per_stage, int):
@@ -57,6 +60,8 @@ def resnet(input_shape=(28, 28, 1), num_classes=10, widths=(32, 64, 128), blocks
     x = conv(inputs, stem_width, 3, name="stem_conv")
     x = batch_norm(x, "stem_bn")
     x = layers.ReLU(name="stem_relu")(x)
+    if stem_pool:
+        x = layers.MaxPooling2D(2, name="stem_pool")(x)
     for index, (filters, blocks) in enumerate(zip(widths, blocks_per_stage), start=1):
         x = stack(x, filters, blocks, strides=1 if index == 1 else 2, name=f"stage{index}")
     return keras.Model(inputs, classifier_head(x, num_classes), name=name)

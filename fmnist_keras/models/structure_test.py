@@ -38,6 +38,17 @@ def test_resnet_basic_block_order_shortcuts_and_strides():
                                atol=1e-5)           # ReLU after the sum
 
 
+def test_resnet_stem_pool_halves_every_stage_after_the_stem():
+    model = build_model("resnet8", stem_width=18, stem_pool=True)
+    assert producers(model, "stem_pool") == ["stem_relu"]
+    assert producers(model, "stage1_block1_1_conv") == ["stem_pool"]
+    assert (spatial(model, "stem_conv"), spatial(model, "stage1_block1_out"),
+            spatial(model, "stage3_block1_out")) == (28, 14, 4)
+    values = probe(model, ["stem_relu", "stem_pool"], IMAGES)
+    np.testing.assert_allclose(values["stem_pool"][:, 0, 0],
+                               values["stem_relu"][:, :2, :2].max(axis=(1, 2)))
+
+
 def test_wide_resnet_is_pre_activation_with_the_spec_s_shortcuts():
     model = build_model("wide_resnet", depth=10, widen_factor=1, base_widths=(8, 16, 32))
     first, second = "stage1_block1", "stage2_block1"

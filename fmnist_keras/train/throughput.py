@@ -42,7 +42,8 @@ def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: in
     started = time.perf_counter()
     model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
     model_seconds = time.perf_counter() - started
-    return {"arch": config.arch, "batch_size": config.batch_size,
+    return {"arch": config.arch, "model_kwargs": config.model_kwargs or "",
+            "batch_size": config.batch_size,
             "mixed_precision": resolved["mixed_precision"], "jit_compile": config.jit_compile,
             "steps_per_execution": config.steps_per_execution,
             "augment": ",".join(config.augment) or "none",
