@@ -88,6 +88,15 @@ def add_data_arguments(parser) -> None:
                        help="idx: the IDX files; tfds: tensorflow-datasets (same arrays)")
 
 
+MODEL_ARG_HELP = "model builder argument, e.g. widths=[16,32,64]"
+
+
+def add_model_arguments(parser) -> None:
+    """Repeated ``--model-arg KEY=VALUE``, collected as (key, value) pairs."""
+    parser.add_argument("--model-arg", action="append", type=key_value, default=[],
+                        metavar="KEY=VALUE", help=MODEL_ARG_HELP)
+
+
 def add_run_arguments(parser) -> None:
     """Which model of a run directory (``--checkpoint``) and where its data is."""
     parser.add_argument("--checkpoint", choices=["best", "last"], default="best",

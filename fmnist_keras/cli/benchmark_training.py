@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fmnist_keras.cli import add_data_arguments, key_value, new_parser, one_line_errors
+from fmnist_keras.cli import add_data_arguments, add_model_arguments, new_parser, one_line_errors
 from fmnist_keras.config import recipe_names, resolve_config
 from fmnist_keras.train.engine import datasets_for
 from fmnist_keras.train.throughput import pipeline_throughput, training_throughput
@@ -23,8 +23,7 @@ def build_parser():
                         help="time this recipe's model, batch, augmentation and settings")
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--augment", help="comma list (default: the recipe's, else flip)")
-    parser.add_argument("--model-arg", action="append", type=key_value, default=[],
-                        metavar="KEY=VALUE", help="model builder argument, e.g. widths=[16,32,64]")
+    add_model_arguments(parser)
     parser.add_argument("--steps-per-execution", default="",
                         help="comma list, e.g. 1,8 (default: the config's)")
     parser.add_argument("--steps", type=int, default=30)

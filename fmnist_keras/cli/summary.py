@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fmnist_keras.cli import key_value, new_parser, one_line_errors
+from fmnist_keras.cli import add_model_arguments, new_parser, one_line_errors
 from fmnist_keras.models import build_model, list_models
 from fmnist_keras.models.analysis import (
     is_chain,
@@ -17,8 +17,7 @@ def build_parser():
     parser.add_argument("--arch", required=True,
                         choices=list_models() + list_models(families=True), metavar="ARCH",
                         help="architecture or family: " + ", ".join(list_models()))
-    parser.add_argument("--model-arg", action="append", type=key_value, default=[],
-                        metavar="KEY=VALUE", help="builder argument, e.g. widths=[16,32,64]")
+    add_model_arguments(parser)
     parser.add_argument("--no-layers", action="store_true", help="skip model.summary()")
     return parser
 

@@ -14,7 +14,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from fmnist_keras.cli import add_data_arguments, key_value, new_parser, one_line_errors
+from fmnist_keras.cli import (
+    MODEL_ARG_HELP,
+    add_data_arguments,
+    key_value,
+    new_parser,
+    one_line_errors,
+)
 from fmnist_keras.config import (
     CLEARED,
     GROUPS,
@@ -62,7 +68,7 @@ def _bool_or_auto(text):
 
 
 MAPPING_HELP = {   # metavar and help of the repeated KEY=VALUE flags
-    "model_kwargs": ("KEY=VALUE", "model builder argument, e.g. widths=[16,32,64]"),
+    "model_kwargs": ("KEY=VALUE", MODEL_ARG_HELP),
     "lr_multipliers": ("PATTERN=FACTOR", "learning-rate factor for the variables whose "
                        "path matches a glob, e.g. '*_bn/beta=64' (the batch-norm biases)"),
 }
