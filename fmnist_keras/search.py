@@ -14,6 +14,17 @@ How the budget is kept (no over-budget model is ever trained):
   the tuner raises that limit and grants one more trial per rejection, so the search
   still trains ``max_trials`` models (up to ``MAX_REJECTIONS_PER_TRIAL`` rejections per
   trained model, after which the space is reported as too far over budget).
+
+Besides the shape, ``tune`` names recipe knobs to search with it (``RECIPE_KNOBS``:
+learning rate, weight decay, label smoothing, random erasing), each over a range around
+the recipe's own value.
+
+Hyperband's rungs are complete runs: a trial promoted from 3 to 9 epochs trains 9
+epochs from scratch over the recipe's whole schedule (warm-up, decay to its end)
+instead of continuing the 3-epoch weights, whose rate has already decayed. A rung's
+score is then the score of a real recipe of that length, and the search's cost is the
+sum of its rungs' epochs (``trials.csv`` gives each trial's epochs, training images
+and minutes).
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from fmnist_keras.config import TrainConfig
 from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import BYTES_PER_FLOAT32, parameter_counts
 from fmnist_keras.models.mnist_net import DEFAULT_CHANNELS
-from fmnist_keras.train.callbacks import ReseedEachEpoch
+from fmnist_keras.train.callbacks import EpochExtras, ReseedEachEpoch
 from fmnist_keras.train.engine import (
     build_and_compile,
     configure_runtime,
@@ -48,6 +59,7 @@ SEARCH_RECIPES = {"resnet": "search_resnet", "mnist": "mnist_final"}
 OVER_BUDGET = "over budget"
 MAX_REJECTIONS_PER_TRIAL = 20
 TUNERS = ("hyperband", "bayesian", "random")
+RECIPE_KNOBS = ("lr", "weight_decay", "label_smoothing", "erase")
 SPACES = ("budget", "free")
 COUNTS = ("trainable", "total")   # what a budget bounds
 
@@ -103,32 +115,39 @@ class FamilySpace:
     """How one family's hyperparameters become builder arguments."""
 
     model_name: str
-    define_budget: callable   # (hp, budget, count) -> kwargs, always within the budget
-    define_free: callable     # (hp) -> kwargs, may exceed the budget
+    # Both take the recipe's own builder arguments (``fixed``, e.g. a whitening stem's
+    # width) and return them with the searched ones on top.
+    define_budget: callable   # (hp, budget, count, fixed) -> kwargs, always within the budget
+    define_free: callable     # (hp, fixed) -> kwargs, may exceed the budget
     smallest: dict            # kwargs of the smallest model the spaces can produce
 
 
-def _resnet_budget(hp, budget, count):
+def _resnet_budget(hp, budget, count, fixed):
     stages = hp.Int("stages", 3, 4)
     blocks = hp.Int("blocks_per_stage", 1, 3)
     fraction = hp.Float("budget_fraction", 0.3, 1.0)
+    # Width ratio of consecutive stages (2: the references' doubling).
+    taper = hp.Choice("taper", [1.5, 2.0, 2.5])
+    # Where the resolution first halves: right after the stem (max-pool, every stage
+    # at 14x14 and below) or at the second stage's stride.
+    stem_pool = hp.Boolean("stem_pool")
 
     def kwargs(base):
-        return {"widths": tuple(base * 2 ** i for i in range(stages)),
-                "blocks_per_stage": blocks}
+        return {**fixed, "widths": tuple(round(base * taper ** i) for i in range(stages)),
+                "blocks_per_stage": blocks, "stem_pool": stem_pool}
 
     base = largest_fitting(kwargs, "resnet", int(budget * fraction), 4, 512, count) or 4
     return kwargs(base)
 
 
-def _resnet_free(hp):
+def _resnet_free(hp, fixed):
     stages = hp.Int("stages", 3, 4)
     base = hp.Choice("base_width", [8, 16, 32, 64, 128, 256])
-    return {"widths": tuple(base * 2 ** i for i in range(stages)),
+    return {**fixed, "widths": tuple(base * 2 ** i for i in range(stages)),
             "blocks_per_stage": hp.Int("blocks_per_stage", 1, 3)}
 
 
-def _mnist_budget(hp, budget, count):
+def _mnist_budget(hp, budget, count, fixed):
     fraction = hp.Float("budget_fraction", 0.6, 1.0)
     taper = hp.Float("taper", 0.5, 2.0)        # late (after the pool) vs early widths
     dropout = hp.Choice("dropout", [0.0, 0.01, 0.05])
@@ -137,16 +156,16 @@ def _mnist_budget(hp, budget, count):
     def kwargs(scale):
         channels = tuple(max(2, round(scale / 8 * width * (taper if i >= 3 else 1.0)))
                          for i, width in enumerate(DEFAULT_CHANNELS))
-        return {"channels": channels, "batch_norm": True, "dropout": dropout,
+        return {**fixed, "channels": channels, "batch_norm": True, "dropout": dropout,
                 "separable": separable}
 
     scale = largest_fitting(kwargs, "mnist_net", int(budget * fraction), 2, 64, count) or 2
     return kwargs(scale)
 
 
-def _mnist_free(hp):
+def _mnist_free(hp, fixed):
     channels = tuple(hp.Int(f"c{i}", 4, 32, step=4) for i in range(1, 8))
-    return {"channels": channels, "batch_norm": True,
+    return {**fixed, "channels": channels, "batch_norm": True,
             "dropout": hp.Choice("dropout", [0.0, 0.01, 0.05]),
             "separable": hp.Boolean("separable")}
 
@@ -157,6 +176,29 @@ FAMILIES = {
     "mnist": FamilySpace("mnist_net", _mnist_budget, _mnist_free,
                          {"channels": (2,) * 7, "batch_norm": True}),
 }
+
+
+def recipe_knobs(hp, config: TrainConfig, knobs) -> dict:
+    """The trial's changes to the recipe for the ``knobs`` searched (``RECIPE_KNOBS``)."""
+    unknown = sorted(set(knobs) - set(RECIPE_KNOBS))
+    if unknown:
+        raise ValueError(f"Unknown recipe knob(s) {', '.join(unknown)} to tune; known: "
+                         f"{', '.join(RECIPE_KNOBS)}.")
+    changes = {}
+    if "lr" in knobs:
+        changes["lr"] = hp.Float("lr", config.lr / 10, config.lr * 3, sampling="log")
+    if "weight_decay" in knobs:
+        centre = config.weight_decay or 5e-4
+        changes["weight_decay"] = hp.Float("weight_decay", centre / 5, centre * 5,
+                                           sampling="log")
+    if "label_smoothing" in knobs:
+        changes["label_smoothing"] = hp.Choice("label_smoothing", [0.0, 0.1, 0.2])
+    if "erase" in knobs:
+        probability = hp.Choice("erase_probability", [0.0, 0.25, 0.5])
+        kept = tuple(name for name in config.augment if name != "erase")
+        changes["augment"] = kept + ("erase",) if probability else kept
+        changes["erase_probability"] = probability
+    return changes
 
 
 def family_space(name: str) -> FamilySpace:
@@ -170,32 +212,38 @@ class BudgetHyperModel(kt.HyperModel):
     """Builds a family member from the hyperparameters and trains it with the run's
     recipe (optimiser, schedule, weight decay); refuses over-budget models unbuilt."""
 
-    def __init__(self, family: str, budget: int, config: TrainConfig, steps_per_epoch: int,
-                 num_classes: int, space: str = "budget", tune_lr: bool = False,
+    def __init__(self, family: str, budget: int, config: TrainConfig, train_examples: int,
+                 num_classes: int, space: str = "budget", tune: tuple = (),
                  train_images=None, count: str = "trainable"):
         super().__init__(name=f"{family}_under_{budget}")
         if space not in SPACES:
             raise ValueError(f"Unknown search space {space!r}; known: {', '.join(SPACES)}.")
         self.family, self.space = family_space(family), space
-        self.budget, self.config, self.steps_per_epoch = budget, config, steps_per_epoch
-        self.num_classes, self.tune_lr = num_classes, tune_lr
+        self.budget, self.config, self.train_examples = budget, config, train_examples
+        self.num_classes, self.tune = num_classes, tuple(tune)
+        recipe_knobs(kt.HyperParameters(), config, self.tune)   # refuses unknown knobs now
         self.train_images = train_images   # for a recipe with patch whitening
         self.count = count
-        smallest = model_params(self.family.model_name, count, **self.family.smallest)
+        smallest = model_params(self.family.model_name, count,
+                                **{**config.model_kwargs, **self.family.smallest})
         if budget < smallest:
             raise ValueError(f"Budget {budget:,} {count} parameters is smaller than the smallest "
                              f"{family} model of the search space ({smallest:,} parameters).")
 
     def model_kwargs(self, hp) -> dict:
+        fixed = dict(self.config.model_kwargs)
         if self.space == "budget":
-            return self.family.define_budget(hp, self.budget, self.count)
-        return self.family.define_free(hp)
+            return self.family.define_budget(hp, self.budget, self.count, fixed)
+        return self.family.define_free(hp, fixed)
 
     def trial_config(self, hp) -> TrainConfig:
-        lr = hp.Float("lr", self.config.lr / 10, self.config.lr * 3, sampling="log") \
-            if self.tune_lr else self.config.lr
-        return self.config.replace(arch=self.family.model_name, lr=lr,
-                                   model_kwargs=self.model_kwargs(hp))
+        """The recipe a trial trains: the searched model and knobs, and Hyperband's
+        rung length as the whole schedule's (the warm-up the same fraction of it)."""
+        epochs = hp.values.get("tuner/epochs", self.config.epochs)
+        return self.config.replace(
+            arch=self.family.model_name, model_kwargs=self.model_kwargs(hp), epochs=epochs,
+            warmup_epochs=self.config.warmup_epochs * epochs / self.config.epochs,
+            **recipe_knobs(hp, self.config, self.tune))
 
     def build(self, hp):
         config = self.trial_config(hp)
@@ -204,12 +252,19 @@ class BudgetHyperModel(kt.HyperModel):
             raise kt.errors.FailedTrialError(
                 f"{OVER_BUDGET}: {size:,} {self.count} parameters > {self.budget:,}; "
                 "rejected before training.")
-        return build_and_compile(config, self.num_classes, self.steps_per_epoch,
+        return build_and_compile(config, self.num_classes,
+                                 math.ceil(self.train_examples / config.batch_size),
                                  self.train_images)
 
     def fit(self, hp, model, *args, **kwargs):
         # The tf.data pipeline shuffles (seeded); Keras' own shuffle flag does not apply.
-        return model.fit(*args, shuffle=False, **kwargs)
+        # Every trial starts at epoch 0, a Hyperband rung included (module docstring).
+        kwargs["initial_epoch"] = 0
+        history = model.fit(*args, shuffle=False, **kwargs)
+        # Keras-tuner keeps only the best epoch's logs: give each epoch the trial's cost.
+        minutes = sum(history.history["epoch_time_s"]) / 60
+        history.history["trial_minutes"] = [minutes] * len(history.history["epoch_time_s"])
+        return history
 
 
 class _GrantsTrialsForRejections:
@@ -234,12 +289,21 @@ class _GrantsTrialsForRejections:
                 self.oracle.max_trials += 1
 
 
+class _RungsTrainFromScratch:
+    """Hyperband mixin: a promoted trial is built fresh instead of loading the weights
+    of the rung below (module docstring: each rung is a complete schedule)."""
+
+    def _build_hypermodel(self, hp):
+        return super(kt.Hyperband, self)._build_hypermodel(hp)
+
+
 def _tuner_class(name: str):
-    bases = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
-             "random": kt.RandomSearch}
+    bases = {"hyperband": (_RungsTrainFromScratch, kt.Hyperband),
+             "bayesian": (kt.BayesianOptimization,), "random": (kt.RandomSearch,)}
     if name not in bases:
         raise ValueError(f"Unknown tuner {name!r}; known: {', '.join(TUNERS)}.")
-    return type(f"Budget{bases[name].__name__}", (_GrantsTrialsForRejections, bases[name]), {})
+    return type(f"Budget{bases[name][-1].__name__}",
+                (_GrantsTrialsForRejections, *bases[name]), {})
 
 
 def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: int,
@@ -272,9 +336,13 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
         counts = model_counts(config.arch, **config.model_kwargs)
         score = trial.metrics.get_best_value("val_accuracy") \
             if trial.metrics.exists("val_accuracy") else None
+        minutes = trial.metrics.get_last_value("trial_minutes") \
+            if trial.metrics.exists("trial_minutes") else None
         rows.append({"trial": trial.trial_id, "status": trial.status,
                      **{k: v for k, v in hp.values.items() if not k.startswith("tuner/")},
-                     "epochs": hp.values.get("tuner/epochs", hypermodel.config.epochs),
+                     # The fidelity the score was measured at, and what it cost.
+                     "epochs": config.epochs, "train_images": hypermodel.train_examples,
+                     "minutes": minutes,
                      "model_kwargs": json.dumps(config.model_kwargs),
                      "trainable_params": counts.trainable,
                      "total_params": counts.total,
@@ -287,7 +355,7 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
 def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: str = "hyperband",
                max_trials: int = 10, space: str = "budget", data_dir=None,
                final_epochs: int | None = None, overwrite: bool = False,
-               tune_lr: bool = False, verbose: int = 1, count: str = "trainable"):
+               tune: tuple = (), verbose: int = 1, count: str = "trainable"):
     """Searches, writes ``trials.csv`` and ``best_hyperparameters.json``, and (on the
     chief, or alone) retrains the best model into ``directory/best_run`` for export.
 
@@ -300,14 +368,14 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     if datasets["val"] is None:
         raise ValueError("A search needs a validation hold-out (validation_size > 0); the "
                          "test set is never its objective.")
-    hypermodel = BudgetHyperModel(family, budget, config,
-                                  math.ceil(len(splits.x_train) / config.batch_size),
-                                  splits.info.num_classes, space, tune_lr,
+    hypermodel = BudgetHyperModel(family, budget, config, len(splits.x_train),
+                                  splits.info.num_classes, space, tune,
                                   whitening_images(splits), count)
     search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
     search_tuner.search(datasets["train"], validation_data=datasets["val"],
                         epochs=config.epochs, verbose=verbose,
-                        callbacks=[ReseedEachEpoch(config.seed, datasets["epoch"])])
+                        callbacks=[ReseedEachEpoch(config.seed, datasets["epoch"]),
+                                   EpochExtras()])
     if is_distributed_worker():
         return None
     table = trials_table(search_tuner, hypermodel)

@@ -65,7 +65,8 @@ def test_tiny_search_finishes_within_budget(tmp_path, data_dir):
     assert table["val_accuracy"].notna().all()
     saved = pd.read_csv(tmp_path / "s" / "trials.csv")
     assert {"trial", "status", "trainable_params", "storage_mb", "val_accuracy",
-            "budget_fraction", "taper"} <= set(saved.columns)
+            "budget_fraction", "taper", "epochs", "train_images", "minutes"} <= set(saved.columns)
+    assert (saved["train_images"] == 256).all() and (saved["minutes"] > 0).all()
     best = json.loads((tmp_path / "s" / "best_hyperparameters.json").read_text())
     assert best["arch"] == "mnist_net" and best["budget"] == 8000
     assert (tmp_path / "s" / "best_run" / "best.keras").is_file()
@@ -121,3 +122,86 @@ def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir,
     assert (table["status"] == "COMPLETED").sum() == 3
     assert fits[0] not in retrained                  # the finished trial was not trained again
     assert len(retrained) == 2                       # the killed one, and the third
+
+
+def _sample(hypermodel, seed):
+    """The builder arguments of one random point of the hypermodel's space."""
+    hp = kt.HyperParameters()
+    hypermodel.trial_config(hp)                 # registers the space
+    oracle = kt.oracles.RandomSearchOracle(hyperparameters=hp, seed=seed, max_trials=1)
+    hp.values.update(oracle.populate_space("0")["values"])
+    return hp, hypermodel.trial_config(hp)
+
+
+def test_resnet_space_keeps_the_recipe_stem_and_tapers_within_the_budget():
+    config = resolve_config(None, "search_speedrun")
+    hypermodel = search.BudgetHyperModel("resnet", 300_000, config, 55_000, 10)
+    pools, tapers = set(), set()
+    for seed in range(4):
+        hp, trial = _sample(hypermodel, seed)
+        kwargs = trial.model_kwargs
+        assert kwargs["stem_width"] == 18            # the whitening stem, from the recipe
+        assert search.model_params("resnet", **kwargs) <= 300_000
+        widths = kwargs["widths"]
+        assert widths[-1] / widths[-2] == pytest.approx(hp["taper"], rel=0.15)
+        pools.add(kwargs["stem_pool"])
+        tapers.add(hp["taper"])
+    assert len(pools | tapers) >= 3                   # both knobs actually vary
+
+
+def test_recipe_knobs_change_the_trial_recipe_and_unknown_ones_are_refused():
+    config = resolve_config(None, "search_speedrun")
+    hypermodel = search.BudgetHyperModel("resnet", 300_000, config, 55_000, 10,
+                                         tune=search.RECIPE_KNOBS)
+    seen_erase = set()
+    for seed in range(6):
+        hp, trial = _sample(hypermodel, seed)
+        assert trial.lr == hp["lr"] and trial.weight_decay == hp["weight_decay"]
+        assert trial.label_smoothing == hp["label_smoothing"]
+        assert ("erase" in trial.augment) == (hp["erase_probability"] > 0)
+        assert {"crop", "flip"} <= set(trial.augment)          # the recipe's own kept
+        seen_erase.add("erase" in trial.augment)
+    assert seen_erase == {True, False}
+    with pytest.raises(ValueError, match="Unknown recipe knob.*dropout.*known: lr, "):
+        search.BudgetHyperModel("resnet", 300_000, config, 55_000, 10, tune=("dropout",))
+
+
+def test_a_promoted_hyperband_trial_is_built_fresh_over_its_whole_schedule(tmp_path):
+    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 512, 10)
+    tuner = search.make_tuner(hypermodel, "hyperband", tmp_path, max_trials=1)
+    hp = kt.HyperParameters()
+    hypermodel.trial_config(hp)
+    # Keras-tuner's Hyperband would load this (missing) trial's checkpoint here.
+    hp.values.update({"tuner/trial_id": "no-such-trial", "tuner/epochs": 3,
+                      "tuner/initial_epoch": 1})
+    assert tuner._build_hypermodel(hp).built          # nothing was loaded
+    assert hypermodel.trial_config(hp).epochs == 3   # the rung's length is the schedule's
+
+
+def test_a_one_epoch_rung_keeps_the_recipe_warm_up_as_a_fraction_of_it():
+    config = resolve_config(None, "search_speedrun")        # 1 warm-up epoch of 9
+    hypermodel = search.BudgetHyperModel("resnet", 300_000, config, 55_000, 10)
+    hp = kt.HyperParameters()
+    hypermodel.trial_config(hp)
+    hp.values.update({"tuner/epochs": 1})
+    trial = hypermodel.trial_config(hp)
+    assert (trial.epochs, trial.warmup_epochs) == (1, pytest.approx(1 / 9))
+
+
+def test_hyperband_trials_all_train_from_the_first_epoch(tmp_path, data_dir, monkeypatch):
+    config = resolve_config(None, "mnist_final", {**TINY, "epochs": 3})
+    fits = []
+    original_fit = search.BudgetHyperModel.fit
+
+    def fit_and_record(self, hp, model, *args, **kwargs):
+        history = original_fit(self, hp, model, *args, **kwargs)
+        fits.append((dict(hp.values), kwargs["epochs"], len(history.history["loss"])))
+        return history
+
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", fit_and_record)
+    search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="hyperband",
+                      data_dir=data_dir, verbose=0)
+    promoted = [fit for fit in fits if "tuner/trial_id" in fit[0]]
+    assert promoted                                   # a rung was climbed
+    for values, epochs, trained in fits:
+        assert epochs == values["tuner/epochs"] == trained   # every epoch of the rung ran

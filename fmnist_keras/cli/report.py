@@ -35,6 +35,9 @@ def build_parser():
     parser.add_argument("--public", type=Path, default=Path("results/mnist_public_frontier.csv"),
                         help="with --frontier: the public results to mark")
     parser.add_argument("--plot", type=Path, help="with --frontier: the PNG to draw")
+    parser.add_argument("--frontier-accuracy", choices=sorted(results.FRONTIER_ACCURACIES),
+                        default="last", help="with --frontier: " + "; ".join(
+                            f"{k}: {v}" for k, v in results.FRONTIER_ACCURACIES.items()))
     return parser
 
 
@@ -59,9 +62,10 @@ def main(argv=None):
         if args.frontier:
             frame, markdown = results.frontier_table(
                 pd.read_csv(args.results_table), pd.read_csv(args.public), args.frontier,
-                args.threshold)
+                args.threshold, args.frontier_accuracy)
             plots.frontier(frame, pd.read_csv(args.public), args.threshold,
-                           f"{args.frontier}: parameters against accuracy", args.plot)
+                           f"{args.frontier}: parameters against accuracy", args.plot,
+                           results.FRONTIER_ACCURACIES[args.frontier_accuracy])
             return write_markdown(args.out, markdown)
         if args.compare:
             histories = {run.name: RunDir(run).history() for run in args.compare}

@@ -23,7 +23,10 @@ def build_parser():
     space.add_argument("--space", choices=search.SPACES, default="budget",
                        help="budget: widths derived to fit (default); free: sampled, "
                        "over-budget samples rejected before training")
-    space.add_argument("--tune-lr", action="store_true", help="also search the learning rate")
+    space.add_argument("--tune", type=lambda text: tuple(filter(None, text.split(","))),
+                       default=(), metavar="KNOBS",
+                       help="recipe knobs searched with the shape, a comma list of "
+                       + ",".join(search.RECIPE_KNOBS))
     tuner = parser.add_argument_group("how")
     tuner.add_argument("--tuner", choices=search.TUNERS, default="hyperband")
     tuner.add_argument("--max-trials", type=int, default=10,
@@ -62,7 +65,7 @@ def main(argv=None):
             "validation_size": args.validation_size, "seed": args.seed})
         table = search.run_search(config, args.family, budget_params, directory, args.tuner,
                                   args.max_trials, args.space, args.data_dir,
-                                  args.final_epochs, args.overwrite, args.tune_lr,
+                                  args.final_epochs, args.overwrite, args.tune,
                                   count=args.count)
     if table is not None:
         print(table.to_string(index=False))

@@ -59,7 +59,7 @@ def training_curves(history: pd.DataFrame, title: str, path) -> Path:
 
 
 def frontier(frame: pd.DataFrame, public: pd.DataFrame, threshold: float, title: str,
-             path) -> Path:
+             path, accuracy_label: str = "test accuracy at the last epoch") -> Path:
     """Parameters (log scale) against test accuracy: each recipe's median over seeds
     with a bar down to its worst seed, the public results as crosses, the target line."""
     figure, axis = plt.subplots(figsize=(8, 5))
@@ -74,7 +74,7 @@ def frontier(frame: pd.DataFrame, public: pd.DataFrame, threshold: float, title:
     axis.axhline(threshold, color="grey", linestyle="--", linewidth=0.8)
     axis.set_xscale("log")
     axis.set_xlabel("parameters (Keras' count, BN statistics included)")
-    axis.set_ylabel("test accuracy at the last epoch")
+    axis.set_ylabel(accuracy_label)
     axis.set_title(title)
     axis.legend(loc="lower right")
     axis.grid(alpha=0.3)

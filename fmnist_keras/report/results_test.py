@@ -88,6 +88,7 @@ def test_frontier_has_median_and_worst_seed_at_the_last_epoch_and_the_public_mar
         "test_accuracy": [0.9941, 0.9950, 0.9944, 0.99, 0.99, 0.9],
         "selected_epoch": [15, 15, 15, 8, 8, 1], "epochs": [15] * 5 + [1],
         "last_epoch_test_accuracy": [None] * 3 + [0.9952, 0.9938] + [None],
+        "training_minutes": [2.0, 3.0, 4.0, 5.0, 5.0, 1.0],
         "command": [f"python scripts/train.py --recipe small --seed {s}" for s in (0, 1, 2)]
         + ["python scripts/train.py --recipe selected --seed 0"] * 2 + ["x"]})
     table = tmp_path / "results.csv"
@@ -97,9 +98,16 @@ def test_frontier_has_median_and_worst_seed_at_the_last_epoch_and_the_public_mar
                  "--public", str(root / "results" / "mnist_public_frontier.csv"),
                  "--out", str(out), "--plot", str(plot)])
     lines = out.read_text().splitlines()
-    assert lines[2] == ("| `small` | 3,700 | 3,500 | 3 | 0.9944 | 0.9941 | yes | "
+    assert lines[2] == ("| `small` | 3,700 | 3,500 | 3 | 0.9944 | 0.9941 | yes | 3.0 | "
                         "`python scripts/train.py --recipe small --seed S` |")
     assert lines[3].startswith("| `selected` | 7,500 | 7,300 | 2 | 0.9945 | 0.9938 | no |")
+    report_main(["--results-table", str(table), "--frontier", "mnist", "--threshold", "0.994",
+                 "--frontier-accuracy", "evaluated",
+                 "--public", str(root / "results" / "mnist_public_frontier.csv"),
+                 "--out", str(out), "--plot", str(plot)])
+    # The evaluated model's accuracy: the selected epoch's where it was not the last.
+    assert out.read_text().splitlines()[3].startswith(
+        "| `selected` | 7,500 | 7,300 | 2 | 0.9900 | 0.9900 | no |")
     assert "fashion" not in out.read_text().split("Public")[0]
     assert "| 4.8k-parameter CNN | 4,862 | 0.9907 |" in out.read_text()
     assert plot.stat().st_size > 1000
