@@ -5,8 +5,10 @@ How the budget is kept (no over-budget model is ever trained):
 * ``space="budget"`` (the default) **derives the widths from the budget**: the
   hyperparameters are the shape of the network (depth, stage count, taper, and the
   fraction of the budget to use) and the builder picks the widest network of that
-  shape that fits. Every sample fits, so no trial is wasted and the optimiser always
-  sees a real score; this is the only mode safe for distributed tuning.
+  shape that fits. Every sample whose shape fits at all is trained within the budget
+  and gives the optimiser a real score (a shape whose narrowest member is over the
+  budget is rejected unbuilt, as below); this is the only mode safe for distributed
+  tuning.
 * ``space="free"`` samples widths directly. A sample over the budget is rejected in
   ``HyperModel.build`` with keras-tuner's ``FailedTrialError`` before any training,
   so it never gets a (fake) score. Because keras-tuner counts failed trials toward
@@ -55,12 +57,14 @@ from fmnist_keras.train.engine import (
 from fmnist_keras.train.rundir import FinishedRunError
 
 # The recipe a family's trials train with unless told otherwise.
-SEARCH_RECIPES = {"resnet": "search_resnet", "mnist": "mnist_final"}
+SEARCH_RECIPES = {"resnet": "search_resnet", "mnist": "mnist_final",
+                  "mnist_plan": "search_mnist"}
 OVER_BUDGET = "over budget"
 MAX_REJECTIONS_PER_TRIAL = 20
 TUNERS = ("hyperband", "bayesian", "random")
 RECIPE_KNOBS = ("lr", "weight_decay", "label_smoothing", "erase")
 SPACES = ("budget", "free")
+TRIALS_TABLE = "trials.csv"
 COUNTS = ("trainable", "total")   # what a budget bounds
 
 
@@ -81,10 +85,17 @@ def budget_from_megabytes(megabytes: float) -> int:
     return int(megabytes * 1e6 / BYTES_PER_FLOAT32)
 
 
+_COUNTS_CACHE: dict = {}
+
+
 def model_counts(model_name: str, **kwargs):
-    """The `ParameterCounts` of a model built from a family's arguments."""
-    keras.backend.clear_session(free_memory=False)
-    return parameter_counts(build_model(model_name, **kwargs))
+    """The `ParameterCounts` of a model built from a family's arguments (each shape is
+    built once: the trials table recounts every trial after each one)."""
+    key = (model_name, json.dumps(kwargs, sort_keys=True, default=list))
+    if key not in _COUNTS_CACHE:
+        keras.backend.clear_session(free_memory=False)
+        _COUNTS_CACHE[key] = parameter_counts(build_model(model_name, **kwargs))
+    return _COUNTS_CACHE[key]
 
 
 def model_params(model_name: str, count: str = "trainable", **kwargs) -> int:
@@ -170,11 +181,59 @@ def _mnist_free(hp, fixed):
             "separable": hp.Boolean("separable")}
 
 
+def _plan_space(hp, fixed):
+    """The mnist_plan shape a sample picks, as a function of the width ``scale``: the
+    blocks before and after the pool, the transition, plain or separable blocks, the
+    kernel after the pool. Widths follow mnist_4k's proportions (scale 8, taper 1,
+    2 + 4 separable 3x3 blocks with the transition give exactly its net)."""
+    before = hp.Int("blocks_before_pool", 1, 3)
+    after = hp.Int("blocks_after_pool", 2, 5)
+    transition = hp.Boolean("transition")
+    separable = hp.Boolean("separable")
+    kernel = hp.Choice("kernel", [3, 5])        # of the blocks after the pool
+    taper = hp.Float("taper", 0.5, 2.0)         # widths after the pool relative to before
+    dropout = hp.Choice("dropout", [0.0, 0.05])
+    plain_or_separable = "s" if separable else "c"
+
+    def kwargs(scale):
+        plan, size = [], 28
+        for i in range(before):                 # the first block sees one channel: plain
+            plan.append(f"{'c' if i == 0 else plain_or_separable}{scale * min(i + 1, 2)}")
+            size -= 2
+        plan.append("p")
+        size //= 2
+        if transition:
+            plan.append(f"t{max(2, round(1.5 * scale))}")
+        for i in range(after):
+            width = max(2, round(scale * taper * min(2.5 + 0.5 * i, 3.25)))
+            # Valid convolutions while the maps stay at 5 pixels or more, then padded.
+            pad = size - kernel + 1 < 5
+            size = size if pad else size - kernel + 1
+            plan.append(f"{plain_or_separable}{width}" + (f"_k{kernel}" if kernel != 3 else "")
+                        + ("_same" if pad else ""))
+        return {**fixed, "plan": tuple(plan), "batch_norm": True, "dropout": dropout}
+
+    return kwargs
+
+
+def _plan_budget(hp, budget, count, fixed):
+    fraction = hp.Float("budget_fraction", 0.6, 1.0)
+    kwargs = _plan_space(hp, fixed)
+    scale = largest_fitting(kwargs, "mnist_plan", int(budget * fraction), 2, 64, count) or 2
+    return kwargs(scale)
+
+
+def _plan_free(hp, fixed):
+    return _plan_space(hp, fixed)(hp.Int("scale", 2, 16))
+
+
 FAMILIES = {
     "resnet": FamilySpace("resnet", _resnet_budget, _resnet_free,
                           {"widths": (4, 8, 16), "blocks_per_stage": 1}),
     "mnist": FamilySpace("mnist_net", _mnist_budget, _mnist_free,
                          {"channels": (2,) * 7, "batch_norm": True}),
+    "mnist_plan": FamilySpace("mnist_plan", _plan_budget, _plan_free,
+                              {"plan": ("c2", "p", "c2", "c2_same")}),
 }
 
 
@@ -186,7 +245,8 @@ def recipe_knobs(hp, config: TrainConfig, knobs) -> dict:
                          f"{', '.join(RECIPE_KNOBS)}.")
     changes = {}
     if "lr" in knobs:
-        changes["lr"] = hp.Float("lr", config.lr / 10, config.lr * 3, sampling="log")
+        # Around a tuned rate: three times the speed run's diverged in the first trials.
+        changes["lr"] = hp.Float("lr", config.lr / 4, config.lr * 2, sampling="log")
     if "weight_decay" in knobs:
         centre = config.weight_decay or 5e-4
         changes["weight_decay"] = hp.Float("weight_decay", centre / 5, centre * 5,
@@ -214,7 +274,7 @@ class BudgetHyperModel(kt.HyperModel):
 
     def __init__(self, family: str, budget: int, config: TrainConfig, train_examples: int,
                  num_classes: int, space: str = "budget", tune: tuple = (),
-                 train_images=None, count: str = "trainable"):
+                 train_images=None, count: str = "trainable", train_pipeline=None):
         super().__init__(name=f"{family}_under_{budget}")
         if space not in SPACES:
             raise ValueError(f"Unknown search space {space!r}; known: {', '.join(SPACES)}.")
@@ -224,6 +284,8 @@ class BudgetHyperModel(kt.HyperModel):
         recipe_knobs(kt.HyperParameters(), config, self.tune)   # refuses unknown knobs now
         self.train_images = train_images   # for a recipe with patch whitening
         self.count = count
+        # config -> training dataset, for a trial whose augmentation differs (``erase``).
+        self.train_pipeline = train_pipeline
         smallest = model_params(self.family.model_name, count,
                                 **{**config.model_kwargs, **self.family.smallest})
         if budget < smallest:
@@ -260,11 +322,18 @@ class BudgetHyperModel(kt.HyperModel):
         # The tf.data pipeline shuffles (seeded); Keras' own shuffle flag does not apply.
         # Every trial starts at epoch 0, a Hyperband rung included (module docstring).
         kwargs["initial_epoch"] = 0
+        trial = self.trial_config(hp)
+        if self.train_pipeline is not None and _augmentation(trial) != _augmentation(self.config):
+            args = (self.train_pipeline(trial), *args[1:])
         history = model.fit(*args, shuffle=False, **kwargs)
         # Keras-tuner keeps only the best epoch's logs: give each epoch the trial's cost.
         minutes = sum(history.history["epoch_time_s"]) / 60
         history.history["trial_minutes"] = [minutes] * len(history.history["epoch_time_s"])
         return history
+
+
+def _augmentation(config: TrainConfig):
+    return config.augment, config.augment_options()
 
 
 class _GrantsTrialsForRejections:
@@ -289,6 +358,17 @@ class _GrantsTrialsForRejections:
                 self.oracle.max_trials += 1
 
 
+class _WritesTrialsTable:
+    """Mixin: ``trials.csv`` is rewritten after every trial, so a search stopped at any
+    point leaves the table of what it finished (the chief's; a worker sees only its own)."""
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if not is_distributed_worker():
+            trials_table(self, self.hypermodel).to_csv(
+                Path(self.directory) / TRIALS_TABLE, index=False)
+
+
 class _RungsTrainFromScratch:
     """Hyperband mixin: a promoted trial is built fresh instead of loading the weights
     of the rung below (module docstring: each rung is a complete schedule)."""
@@ -303,7 +383,7 @@ def _tuner_class(name: str):
     if name not in bases:
         raise ValueError(f"Unknown tuner {name!r}; known: {', '.join(TUNERS)}.")
     return type(f"Budget{bases[name][-1].__name__}",
-                (_GrantsTrialsForRejections, *bases[name]), {})
+                (_WritesTrialsTable, _GrantsTrialsForRejections, *bases[name]), {})
 
 
 def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: int,
@@ -311,9 +391,11 @@ def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: 
     """A keras-tuner tuner on validation accuracy; ``overwrite=False`` resumes.
 
     Random and Bayesian search train ``max_trials`` models; Hyperband sizes its
-    brackets from the recipe's epochs (``max_epochs``) with factor 3.
+    brackets from the recipe's epochs (``max_epochs``) with factor 3. The samples
+    follow ``seed``: keras-tuner reads a seed of 0 as none (a random one), so the
+    oracle gets ``seed + 1``.
     """
-    options = dict(objective=kt.Objective("val_accuracy", "max"), seed=seed,
+    options = dict(objective=kt.Objective("val_accuracy", "max"), seed=seed + 1,
                    directory=str(directory), project_name="trials", overwrite=overwrite,
                    rejection_limit=MAX_REJECTIONS_PER_TRIAL * max_trials)
     if tuner == "hyperband":
@@ -349,7 +431,7 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
                      "storage_mb": round(counts.storage_mb, 4),
                      "within_budget": getattr(counts, hypermodel.count) <= hypermodel.budget,
                      "val_accuracy": score})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows).sort_values("trial", ignore_index=True)
 
 
 def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: str = "hyperband",
@@ -370,7 +452,7 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
                          "test set is never its objective.")
     hypermodel = BudgetHyperModel(family, budget, config, len(splits.x_train),
                                   splits.info.num_classes, space, tune,
-                                  whitening_images(splits), count)
+                                  whitening_images(splits), count, datasets["train_for"])
     search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
     search_tuner.search(datasets["train"], validation_data=datasets["val"],
                         epochs=config.epochs, verbose=verbose,
@@ -379,7 +461,7 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     if is_distributed_worker():
         return None
     table = trials_table(search_tuner, hypermodel)
-    table.to_csv(directory / "trials.csv", index=False)
+    table.to_csv(directory / TRIALS_TABLE, index=False)
     best_hp = search_tuner.get_best_hyperparameters(1)[0]
     best_config = hypermodel.trial_config(best_hp).replace(epochs=final_epochs or config.epochs)
     (directory / "best_hyperparameters.json").write_text(json.dumps(

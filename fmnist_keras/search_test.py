@@ -1,5 +1,7 @@
 import json
+import random
 
+import keras
 import keras_tuner as kt
 import pandas as pd
 import pytest
@@ -72,6 +74,58 @@ def test_tiny_search_finishes_within_budget(tmp_path, data_dir):
     assert (tmp_path / "s" / "best_run" / "best.keras").is_file()
 
 
+def test_trials_draw_new_augmentation_every_epoch(tmp_path, data_dir, monkeypatch):
+    # keras-tuner deep-copies the search's callbacks for each trial; the copy must still
+    # move the training pipeline's epoch (its crops, flips and order follow from it).
+    config = resolve_config(None, "mnist_final", {**TINY, "epochs": 3})
+    epochs_seen = []
+    original_fit = search.BudgetHyperModel.fit
+
+    def fit_and_watch_the_pipeline(self, hp, model, *args, **kwargs):
+        class Watch(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                epochs_seen.append(int(pipeline_epoch[0].numpy()))
+        kwargs["callbacks"] = [*kwargs["callbacks"], Watch()]
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    original_datasets_for = search.datasets_for
+    pipeline_epoch = []
+
+    def datasets_for_kept(*args, **kwargs):
+        splits, datasets = original_datasets_for(*args, **kwargs)
+        pipeline_epoch.append(datasets["epoch"])
+        return splits, datasets
+
+    monkeypatch.setattr(search, "datasets_for", datasets_for_kept)
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", fit_and_watch_the_pipeline)
+    monkeypatch.setattr(search, "train", lambda *args, **kwargs: None)   # no retraining
+    search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random", max_trials=1,
+                      data_dir=data_dir, verbose=0)
+    assert epochs_seen == [0, 1, 2]
+
+
+def test_a_trial_that_erases_trains_on_an_erasing_pipeline(tmp_path, data_dir, monkeypatch):
+    config = resolve_config(None, "mnist_final", TINY)
+    built = []
+    original = search.datasets_for
+
+    def datasets_for_recorded(*args, **kwargs):
+        splits, datasets = original(*args, **kwargs)
+        base = datasets["train_for"]
+        datasets["train_for"] = lambda recipe: built.append(recipe) or base(recipe)
+        return splits, datasets
+
+    monkeypatch.setattr(search, "datasets_for", datasets_for_recorded)
+    monkeypatch.setattr(search, "train", lambda *args, **kwargs: None)   # no retraining
+    table = search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
+                              max_trials=4, data_dir=data_dir, verbose=0, tune=("erase",))
+    erasing = table[table["erase_probability"] > 0]
+    assert len(erasing) == len(built) >= 1              # only the erasing trials rebuild
+    assert sorted(recipe.erase_probability for recipe in built) == \
+        sorted(erasing["erase_probability"])
+    assert all("erase" in recipe.augment for recipe in built)
+
+
 def test_free_space_rejects_over_budget_points_without_training(tmp_path, data_dir):
     config = resolve_config(None, "mnist_final", TINY)
     # Channels 4..32 per layer: about two samples in three are over 12,000 parameters.
@@ -94,6 +148,18 @@ def test_every_tuner_builds_with_the_installed_extras(tuner, tmp_path):
     assert built.oracle.max_consecutive_failed_trials > 3
 
 
+def test_the_same_seed_samples_the_same_trials_whatever_ran_before(tmp_path):
+    hypermodel = search.BudgetHyperModel("mnist", 8000, resolve_config("mnist_final"), 4, 10)
+
+    def first_sample(directory):
+        oracle = search.make_tuner(hypermodel, "random", directory, max_trials=2, seed=0).oracle
+        return oracle.populate_space("t")["values"]
+
+    first = first_sample(tmp_path / "a")
+    random.seed(12345)                          # what ran before moves Python's global state
+    assert first_sample(tmp_path / "b") == first
+
+
 def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir, monkeypatch):
     config = resolve_config(None, "mnist_final", TINY)
     fits = []
@@ -109,6 +175,10 @@ def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir,
     with pytest.raises(KeyboardInterrupt):
         search.run_search(config, "mnist", 8000, tmp_path / "s", tuner="random",
                           max_trials=3, data_dir=data_dir, verbose=0)
+    so_far = pd.read_csv(tmp_path / "s" / "trials.csv")   # written as each trial ended
+    assert list(so_far["status"]) == ["COMPLETED"] and so_far["val_accuracy"].notna().all()
+    for weights in (tmp_path / "s").rglob("*.h5"):
+        weights.unlink()                  # a fresh clone has the trial records, not weights
     monkeypatch.undo()
     retrained = []
 
@@ -128,7 +198,8 @@ def _sample(hypermodel, seed):
     """The builder arguments of one random point of the hypermodel's space."""
     hp = kt.HyperParameters()
     hypermodel.trial_config(hp)                 # registers the space
-    oracle = kt.oracles.RandomSearchOracle(hyperparameters=hp, seed=seed, max_trials=1)
+    # keras-tuner reads a seed of 0 as "draw one at random".
+    oracle = kt.oracles.RandomSearchOracle(hyperparameters=hp, seed=seed + 1, max_trials=1)
     hp.values.update(oracle.populate_space("0")["values"])
     return hp, hypermodel.trial_config(hp)
 
@@ -147,6 +218,35 @@ def test_resnet_space_keeps_the_recipe_stem_and_tapers_within_the_budget():
         pools.add(kwargs["stem_pool"])
         tapers.add(hp["taper"])
     assert len(pools | tapers) >= 3                   # both knobs actually vary
+
+
+def test_plan_space_moves_the_pool_and_kernels_within_the_total_budget():
+    hypermodel = search.BudgetHyperModel("mnist_plan", 4000, resolve_config(None, "search_mnist"),
+                                         55_000, 10, count="total")
+    plans, fits = set(), 0
+    for seed in range(6):
+        hp, trial = _sample(hypermodel, seed)
+        plan = trial.model_kwargs["plan"]
+        assert trial.arch == "mnist_plan"
+        if search.model_params("mnist_plan", "total", **trial.model_kwargs) > 4000:
+            with pytest.raises(kt.errors.FailedTrialError, match="over budget"):
+                hypermodel.build(hp)          # a layout too big at any width: unbuilt
+        else:
+            fits += 1
+        assert plan.index("p") == hp["blocks_before_pool"]
+        assert ("_k5" in " ".join(plan)) == (hp["kernel"] == 5)
+        plans.add(plan)
+    assert len(plans) == 6 and fits >= 4
+
+
+def test_plan_space_at_the_4k_nets_choices_is_the_4k_net():
+    hp = kt.HyperParameters()
+    for name, value in {"blocks_before_pool": 2, "blocks_after_pool": 4, "transition": True,
+                        "separable": True, "kernel": 3, "taper": 1.0, "dropout": 0.0}.items():
+        hp.Fixed(name, value)
+    kwargs = search._plan_space(hp, {})(8)
+    assert kwargs["plan"] == ("c8", "s16", "p", "t12", "s20", "s24", "s26", "s26_same")
+    assert search.model_params("mnist_plan", "total", **kwargs) == 3962       # mnist_4k
 
 
 def test_recipe_knobs_change_the_trial_recipe_and_unknown_ones_are_refused():

@@ -50,7 +50,7 @@ def multiply_adds(model) -> int:
     pooling and additions are not counted, as is usual for "FLOPs" tables)."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, layers.Conv2D):
+        if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)):
             _, out_h, out_w, out_c = layer.output.shape
             kernel_h, kernel_w = layer.kernel_size
             total += out_h * out_w * out_c * kernel_h * kernel_w * layer.input.shape[-1]
@@ -85,7 +85,7 @@ def receptive_field_table(model) -> pd.DataFrame:
         if isinstance(layer, layers.ZeroPadding2D):
             pending_padding = layer.padding[0][0]
             continue
-        if isinstance(layer, layers.Conv2D):
+        if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)):
             kernel, stride = layer.kernel_size[0], layer.strides[0]
             padding = (kernel - 1) // 2 if layer.padding == "same" else pending_padding
         elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):

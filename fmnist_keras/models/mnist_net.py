@@ -1,8 +1,16 @@
 """The under-8k-parameter MNIST nets (mnist_under_8k_params, Models 1-3): a chain of
 bias-free convolutions with one max pool, a 1x1 transition, and a 1x1 conv after the
-global average pool as the classifier."""
+global average pool as the classifier.
+
+``mnist_net`` is the references' fixed layout (seven convolutions, the pool after the
+second); ``mnist_plan`` builds any chain of the same blocks from a plan of block
+strings (timm's architecture strings, in miniature), so a search can move the pool and
+the transition, change kernels and mix plain and separable blocks.
+"""
 
 from __future__ import annotations
+
+import re
 
 import keras
 from keras import layers
@@ -49,20 +57,81 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
             depthwise 3x3 then a 1x1 conv), which buys about three times the width
             for the same parameters.
     """
-    channels = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
-    block = dict(batch_norm=batch_norm, dropout=dropout)
+    c = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
+    k = "s" if separable else "c"
+    plan = (f"c{c[0]}", f"{k}{c[1]}", "p", f"t{c[2]}", f"{k}{c[3]}", f"{k}{c[4]}",
+            f"{k}{c[5]}", f"{k}{c[6]}_same")
+    return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, name)
+
+
+# Block strings: kind and channels, then options separated by "_".
+BLOCK_HELP = ("c16 (3x3 conv block), s16 (depthwise-separable block), t16 (1x1 transition, "
+              "no BN or dropout), p (2x2 max pool); options _k5 (kernel) and _same (padding "
+              "that keeps the size), e.g. s24_k5_same")
+_BLOCK = re.compile(r"(?P<kind>[cst])(?P<channels>[1-9][0-9]*)(?:_k(?P<kernel>[1-9][0-9]*))?"
+                    r"(?P<same>_same)?|(?P<pool>p)")
+
+
+def decode_block(text: str) -> dict:
+    """A block string as ``{"kind", "channels", "kernel", "same"}`` (``kind`` "p" alone
+    for a pool)."""
+    match = _BLOCK.fullmatch(str(text))
+    if not match:
+        raise ValueError(f"Unknown block {text!r} in the plan; blocks are {BLOCK_HELP}.")
+    if match["pool"]:
+        return {"kind": "p"}
+    kernel = int(match["kernel"] or (1 if match["kind"] == "t" else 3))
+    if kernel % 2 == 0:
+        raise ValueError(f"Block {text!r} has an even kernel; use an odd one (_k3, _k5).")
+    return {"kind": match["kind"], "channels": int(match["channels"]), "kernel": kernel,
+            "same": bool(match["same"])}
+
+
+def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float):
+    """One decoded block: a conv block (plain or separable) or a BN-free transition."""
+    if block["kind"] == "t":
+        return conv_block(x, block["channels"], block["kernel"], 0, name,
+                          batch_norm=False, dropout=0)
+    padding = block["kernel"] // 2 if block["same"] else 0
+    return conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
+                      dropout, separable=block["kind"] == "s")
+
+
+@register_family("mnist_plan")
+def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
+               plan=("c8", "s16", "p", "t12", "s20", "s24", "s26", "s26_same"),
+               batch_norm=True, dropout=0.0, name="mnist_plan"):
+    """Args:
+        plan: block strings in order (``BLOCK_HELP``); convolutions are named conv1,
+            conv2... and pools pool1, pool2... in the order they come, then the head
+            (global average pool, a 1x1 conv to the classes) as in ``mnist_net``. The
+            default is ``mnist_4k``'s net.
+        batch_norm: BN after the ReLU of every conv block (not the transitions).
+        dropout: rate after every conv block (0 disables).
+    """
+    blocks = [decode_block(text) for text in plan]
+    if not any(block["kind"] != "p" for block in blocks):
+        raise ValueError(f"Plan {list(plan)} has no convolution; give at least one block "
+                         "such as c8.")
     inputs = keras.Input(input_shape, name="image")
-    x = conv_block(inputs, channels[0], 3, 0, "conv1", **block)
-    block_3x3 = dict(block, separable=separable)
-    x = conv_block(x, channels[1], 3, 0, "conv2", **block_3x3)
-    x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = conv_block(x, channels[2], 1, 0, "conv3", batch_norm=False, dropout=0)
-    x = conv_block(x, channels[3], 3, 0, "conv4", **block_3x3)
-    x = conv_block(x, channels[4], 3, 0, "conv5", **block_3x3)
-    x = conv_block(x, channels[5], 3, 0, "conv6", **block_3x3)
-    x = conv_block(x, channels[6], 3, 1, "conv7", **block_3x3)
+    x, convs, pools = inputs, 0, 0
+    for text, block in zip(plan, blocks):
+        size = x.shape[1]
+        shrunk = size // 2 if block["kind"] == "p" else \
+            size if block["same"] else size - block["kernel"] + 1
+        if shrunk < 1:
+            fix = "remove a block before it" if block["kind"] == "p" else \
+                f"pad it ({text}_same) or remove a block before it"
+            raise ValueError(f"Plan block {text!r} would shrink the {size}x{size} maps to "
+                             f"{shrunk}x{shrunk}; {fix}.")
+        if block["kind"] == "p":
+            pools += 1
+            x = layers.MaxPooling2D(2, name=f"pool{pools}")(x)
+        else:
+            convs += 1
+            x = plan_block(x, block, f"conv{convs}", batch_norm, dropout)
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
-    x = conv(x, num_classes, 1, padding=0, name="conv8")
+    x = conv(x, num_classes, 1, padding=0, name=f"conv{convs + 1}")
     outputs = layers.Flatten(name="logits")(x)
     return keras.Model(inputs, outputs, name=name)
 

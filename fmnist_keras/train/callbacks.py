@@ -110,6 +110,11 @@ class ReseedEachEpoch(keras.callbacks.Callback):
         super().__init__()
         self.seed, self.epoch_variable = seed, epoch_variable
 
+    def __deepcopy__(self, memo):
+        # keras-tuner deep-copies a search's callbacks for every trial: a copied variable
+        # would leave the pipeline's own at epoch 0, every epoch drawing the same views.
+        return ReseedEachEpoch(self.seed, self.epoch_variable)
+
     def on_epoch_begin(self, epoch, logs=None):
         if self.epoch_variable is not None:
             self.epoch_variable.assign(epoch)

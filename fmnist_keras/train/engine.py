@@ -132,21 +132,24 @@ def split_cpu(num_devices: int) -> None:
 
 
 def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
-    """Loads the splits and builds the training, validation and test pipelines, and the
-    variable that tells the training pipeline which epoch it is (``"epoch"``)."""
+    """Loads the splits and builds the training, validation and test pipelines, the
+    variable that tells the training pipeline which epoch it is (``"epoch"``), and
+    ``"train_for"``, the training pipeline of another config's augmentation."""
     splits = load_splits(config.dataset, config.split, config.validation_size,
                          config.seed, data_dir, config.max_train_samples, source=data_source)
 
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 
-    def pipeline(images, labels, training=False):
-        return make_dataset(images, labels, splits.info, config.batch_size, training=training,
-                            augment=config.augment, seed=config.seed, epoch=epoch,
-                            **config.augment_options())
+    def pipeline(images, labels, training=False, recipe=config):
+        return make_dataset(images, labels, splits.info, recipe.batch_size, training=training,
+                            augment=recipe.augment, seed=recipe.seed, epoch=epoch,
+                            **recipe.augment_options())
 
     return splits, {
         "epoch": epoch,
         "train": pipeline(splits.x_train, splits.y_train, training=True),
+        # The same images under another recipe's augmentation (a search trial's).
+        "train_for": lambda recipe: pipeline(splits.x_train, splits.y_train, True, recipe),
         "val": pipeline(splits.x_val, splits.y_val) if len(splits.x_val) else None,
         "test": pipeline(splits.x_test, splits.y_test),
     }
