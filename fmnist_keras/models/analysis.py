@@ -45,15 +45,23 @@ def parameter_counts(model) -> ParameterCounts:
     return ParameterCounts(count(model.trainable_weights), count(model.non_trainable_weights))
 
 
+# The convolutions the tables read (a separable one is not a Keras Conv2D).
+CONVOLUTIONS = (layers.Conv2D, layers.SeparableConv2D)
+
+
 def multiply_adds(model) -> int:
     """Multiply-accumulates per image of the convolution and dense layers (BN, ReLU,
     pooling and additions are not counted, as is usual for "FLOPs" tables)."""
     total = 0
     for layer in model.layers:
-        if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)):
+        if isinstance(layer, CONVOLUTIONS):
             _, out_h, out_w, out_c = layer.output.shape
             kernel_h, kernel_w = layer.kernel_size
-            total += out_h * out_w * out_c * kernel_h * kernel_w * layer.input.shape[-1]
+            c_in = layer.input.shape[-1]
+            if isinstance(layer, layers.SeparableConv2D):   # depthwise, then pointwise
+                total += out_h * out_w * c_in * (kernel_h * kernel_w + out_c)
+            else:
+                total += out_h * out_w * out_c * kernel_h * kernel_w * c_in
         elif isinstance(layer, layers.Dense):
             total += layer.input.shape[-1] * layer.units
     return int(total)
@@ -85,7 +93,7 @@ def receptive_field_table(model) -> pd.DataFrame:
         if isinstance(layer, layers.ZeroPadding2D):
             pending_padding = layer.padding[0][0]
             continue
-        if isinstance(layer, (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)):
+        if isinstance(layer, CONVOLUTIONS):
             kernel, stride = layer.kernel_size[0], layer.strides[0]
             padding = (kernel - 1) // 2 if layer.padding == "same" else pending_padding
         elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):

@@ -3,7 +3,7 @@ import re
 import pytest
 
 from fmnist_keras.models import build_model
-from fmnist_keras.models.analysis import parameter_counts, receptive_field_table
+from fmnist_keras.models.analysis import multiply_adds, parameter_counts, receptive_field_table
 from fmnist_keras.models.mnist_net import decode_block
 
 
@@ -49,3 +49,11 @@ def test_separable_blocks_count_in_the_receptive_field_table():
                                                   separable=True))
     plain = receptive_field_table(build_model("mnist_net", channels=channels))
     assert separable.equals(plain)
+
+
+def test_a_separable_block_costs_its_depthwise_and_pointwise_multiply_adds():
+    plain = multiply_adds(build_model("mnist_plan", plan=("c8", "c16")))
+    separable = multiply_adds(build_model("mnist_plan", plan=("c8", "s16")))
+    head = 16 * 10                                        # the 1x1 conv after the pool
+    assert plain == 26 * 26 * 8 * 9 + 24 * 24 * 16 * 9 * 8 + head
+    assert separable == 26 * 26 * 8 * 9 + 24 * 24 * 8 * (9 + 16) + head
