@@ -133,6 +133,19 @@ class FamilySpace:
     smallest: dict            # kwargs of the smallest model the spaces can produce
 
 
+# Channel counts this CPU's convolutions (oneDNN) run fast at, measured per training
+# step (docs/speed.md, "Channel counts"): the bfloat16 ResNets at multiples of 16, the
+# float32 MNIST nets at multiples of 4 where the maps are 28x28 (before the pool). In
+# between they ran 1.5-3.5x slower, so the searches round their widths to these.
+RESNET_WIDTH_MULTIPLE = 16
+PLAN_WIDTH_MULTIPLE_BEFORE_POOL = 4
+
+
+def fast_width(value: float, multiple: int) -> int:
+    """``value`` rounded to the nearest positive multiple of ``multiple``."""
+    return multiple * max(1, round(value / multiple))
+
+
 def _resnet_budget(hp, budget, count, fixed):
     stages = hp.Int("stages", 3, 4)
     blocks = hp.Int("blocks_per_stage", 1, 3)
@@ -144,7 +157,9 @@ def _resnet_budget(hp, budget, count, fixed):
     stem_pool = hp.Boolean("stem_pool")
 
     def kwargs(base):
-        return {**fixed, "widths": tuple(round(base * taper ** i) for i in range(stages)),
+        widths = tuple(fast_width(base * taper ** i, RESNET_WIDTH_MULTIPLE)
+                       for i in range(stages))
+        return {**fixed, "widths": widths,
                 "blocks_per_stage": blocks, "stem_pool": stem_pool}
 
     base = largest_fitting(kwargs, "resnet", int(budget * fraction), 4, 512, count) or 4
@@ -198,7 +213,8 @@ def _plan_space(hp, fixed):
     def kwargs(scale):
         plan, size = [], 28
         for i in range(before):                 # the first block sees one channel: plain
-            plan.append(f"{'c' if i == 0 else plain_or_separable}{round(scale * min(i + 1, 2))}")
+            width = fast_width(scale * min(i + 1, 2), PLAN_WIDTH_MULTIPLE_BEFORE_POOL)
+            plan.append(f"{'c' if i == 0 else plain_or_separable}{width}")
             size -= 2
         plan.append("p")
         size //= 2

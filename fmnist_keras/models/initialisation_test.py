@@ -38,6 +38,17 @@ def test_whitened_patches_have_identity_covariance(fashion_images):
     assert np.all((np.diag(moment) > 0.8) & (np.diag(moment) <= 1.0 + 1e-3))
 
 
+def test_a_narrower_stem_keeps_the_largest_directions(fashion_images):
+    full = patch_whitening_kernel(fashion_images, 3)
+    kernel = patch_whitening_kernel(fashion_images, 3, directions=8)
+    assert kernel.shape == (3, 3, 1, 16)
+    np.testing.assert_allclose(kernel[..., :8], full[..., :8], rtol=1e-6)
+    np.testing.assert_allclose(kernel[..., 8:], -full[..., :8], rtol=1e-6)
+    model = build_model("resnet8", stem_width=16)
+    np.testing.assert_allclose(apply_patch_whitening(model, fashion_images).kernel.numpy(),
+                               patch_whitening_kernel(fashion_images[:5000], 3, directions=8))
+
+
 def test_constant_images_give_finite_filters():
     kernel = patch_whitening_kernel(np.full((4, 28, 28, 1), 0.7, np.float32), 3)
     assert np.isfinite(kernel).all()
@@ -54,10 +65,11 @@ def test_the_whitening_stem_is_set_and_frozen(fashion_images):
 
 
 def test_a_model_that_cannot_be_whitened_is_refused_with_the_fix(fashion_images):
-    with pytest.raises(ValueError, match=r"needs resnet8's first convolution stem_conv to have "
-                       r"18 filters .* it has 32\. Build the model with that many \(resnet: "
-                       r"--model-arg stem_width=18\)"):
-        apply_patch_whitening(build_model("resnet8"), fashion_images)
+    for width in (32, 15):
+        with pytest.raises(ValueError, match=rf"needs resnet8's first convolution stem_conv to "
+                           rf"have an even number of filters up to 18 .* it has {width}\. "
+                           r"Build the model with that many \(resnet: --model-arg stem_width=18\)"):
+            apply_patch_whitening(build_model("resnet8", stem_width=width), fashion_images)
     inputs = keras.Input((28, 28, 1))
     dense_first = keras.Model(inputs, keras.layers.Dense(3, name="fc")(inputs), name="mlp")
     with pytest.raises(ValueError, match=r"mlp's is fc \(Dense\)\. Pass --no-patch-whitening"):
