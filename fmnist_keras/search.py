@@ -65,6 +65,10 @@ TUNERS = ("hyperband", "bayesian", "random")
 RECIPE_KNOBS = ("lr", "weight_decay", "label_smoothing", "erase")
 SPACES = ("budget", "free")
 TRIALS_TABLE = "trials.csv"
+# trials.csv's columns besides the searched hyperparameters (`trials_table`).
+TRIAL_COLUMNS = ("trial", "status", "epochs", "train_images", "minutes", "model_kwargs",
+                 "trainable_params", "total_params", "storage_mb", "within_budget",
+                 "val_accuracy")
 COUNTS = ("trainable", "total")   # what a budget bounds
 
 
@@ -452,6 +456,12 @@ def trials_table(tuner, hypermodel: BudgetHyperModel) -> pd.DataFrame:
                      "within_budget": getattr(counts, hypermodel.count) <= hypermodel.budget,
                      "val_accuracy": score})
     return pd.DataFrame(rows).sort_values("trial", ignore_index=True)
+
+
+def read_trials(path) -> tuple[pd.DataFrame, list[str]]:
+    """A search's ``trials.csv`` and the names of its searched hyperparameters."""
+    trials = pd.read_csv(path, dtype={"trial": str})
+    return trials, [column for column in trials.columns if column not in TRIAL_COLUMNS]
 
 
 def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: str = "hyperband",

@@ -1,5 +1,6 @@
 """``report``: the results page (docs/results.md, from the committed results tables),
-or a seed table or an epoch comparison of run directories; training curves as PNG."""
+or a seed table, an epoch comparison of run directories or a search's trials; training
+curves as PNG."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 
 from fmnist_keras.cli import new_parser, one_line_errors
 from fmnist_keras.report import plots, results
+from fmnist_keras.search import read_trials
 from fmnist_keras.train.rundir import RunDir
 
 
@@ -35,6 +37,8 @@ def build_parser():
     parser.add_argument("--public", type=Path, default=Path("results/mnist_public_frontier.csv"),
                         help="with --frontier: the public results to mark")
     parser.add_argument("--plot", type=Path, help="with --frontier: the PNG to draw")
+    parser.add_argument("--trials", type=Path, metavar="TRIALS_CSV",
+                        help="instead: a search's trials.csv as a table, best first, to --out")
     parser.add_argument("--frontier-accuracy", choices=sorted(results.FRONTIER_ACCURACIES),
                         default="last", help="with --frontier: " + "; ".join(
                             f"{k}: {v}" for k, v in results.FRONTIER_ACCURACIES.items()))
@@ -67,6 +71,8 @@ def main(argv=None):
                            f"{args.frontier}: parameters against accuracy", args.plot,
                            results.FRONTIER_ACCURACIES[args.frontier_accuracy])
             return write_markdown(args.out, markdown)
+        if args.trials:
+            return write_markdown(args.out, results.trials_markdown(*read_trials(args.trials)))
         if args.compare:
             histories = {run.name: RunDir(run).history() for run in args.compare}
             markdown = results.epoch_comparison(histories, pd.read_csv(args.reference))

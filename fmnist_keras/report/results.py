@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -100,6 +101,45 @@ def _spread(values: pd.Series) -> str:
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header),
             *("| " + " | ".join(row) + " |" for row in rows)]
+
+
+def _trial_value(value) -> str:
+    if pd.isna(value):
+        return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        return f"{value:.3g}"
+    return str(int(value)) if isinstance(value, (float, np.floating)) else str(value)
+
+
+def _model_arguments(model_kwargs: str) -> str:
+    """A trial's builder arguments, a plan's blocks as written (``plan c8 s16 p``),
+    other lists as comma lists (``widths 48, 80, 112``)."""
+    def shown(value):
+        if not isinstance(value, list):
+            return str(value)
+        return (" " if all(isinstance(item, str) for item in value) else ", ").join(
+            map(str, value))
+    return "; ".join(f"{name} {shown(value)}"
+                     for name, value in json.loads(model_kwargs).items())
+
+
+def trials_markdown(trials: pd.DataFrame, hyperparameters: list[str]) -> str:
+    """A search's trials (``search.read_trials``), the best hold-out score first and
+    unscored trials last: each one's hyperparameters, the model they built, the
+    fidelity it was scored at (epochs, training images) and what it cost."""
+    trials = trials.sort_values(["val_accuracy", "trial"], ascending=[False, True],
+                                na_position="last")
+    header = ["trial", *hyperparameters, "model", "epochs", "images", "minutes",
+              "params (total)", "MB", "hold-out (best epoch)"]
+    rows = [[row.trial, *(_trial_value(row[name]) for name in hyperparameters),
+             _model_arguments(row.model_kwargs), str(row.epochs), f"{row.train_images:,}",
+             _trial_value(row.minutes), f"{row.trainable_params:,} ({row.total_params:,})",
+             f"{row.storage_mb:.3g}",
+             _accuracy(row.val_accuracy) or row.status.lower()]
+            for _, row in trials.iterrows()]
+    return "\n".join(_markdown_table(header, rows)) + "\n"
 
 
 def inference_rows(benchmarks: list[dict]) -> list[list[str]]:

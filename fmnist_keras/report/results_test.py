@@ -111,3 +111,29 @@ def test_frontier_has_median_and_worst_seed_at_the_last_epoch_and_the_public_mar
     assert "fashion" not in out.read_text().split("Public")[0]
     assert "| 4.8k-parameter CNN | 4,862 | 0.9907 |" in out.read_text()
     assert plot.stat().st_size > 1000
+
+
+def test_a_searchs_trials_read_best_first_with_their_fidelity_and_cost(tmp_path):
+    common = {"transition": True, "dropout": 0.05, "train_images": 55000,
+              "trainable_params": 3731, "total_params": 3909, "storage_mb": 0.0149,
+              "within_budget": True}
+    trials = pd.DataFrame([
+        {"trial": "0000", "status": "COMPLETED", "taper": 0.84, **common, "epochs": 2,
+         "minutes": 1.0598, "model_kwargs": json.dumps({"plan": ["c16", "p", "t24"]}),
+         "val_accuracy": 0.9876},
+        {"trial": "0001", "status": "FAILED", "taper": 1.5, **common, "epochs": 2,
+         "minutes": None, "model_kwargs": json.dumps({"widths": [48, 80]}),
+         "val_accuracy": None},
+        {"trial": "0002", "status": "COMPLETED", "taper": 0.84, **common, "epochs": 5,
+         "minutes": 1.4115, "model_kwargs": json.dumps({"plan": ["c16", "p", "t24"]}),
+         "val_accuracy": 0.9896}])
+    trials.to_csv(tmp_path / "trials.csv", index=False)
+    out = tmp_path / "trials.md"
+    report_main(["--trials", str(tmp_path / "trials.csv"), "--out", str(out)])
+    lines = out.read_text().splitlines()
+    assert lines[0] == ("| trial | taper | transition | dropout | model | epochs | images | "
+                        "minutes | params (total) | MB | hold-out (best epoch) |")
+    assert lines[2] == ("| 0002 | 0.84 | yes | 0.05 | plan c16 p t24 | 5 | 55,000 | 1.41 | "
+                        "3,731 (3,909) | 0.0149 | 0.9896 |")
+    assert lines[3].startswith("| 0000 |")
+    assert lines[4].endswith("| widths 48, 80 | 2 | 55,000 |  | 3,731 (3,909) | 0.0149 | failed |")
