@@ -201,7 +201,8 @@ def test_the_speed_run_techniques_reach_the_compiled_model(tiny_config, data_dir
 
 
 @pytest.mark.parametrize("overrides, message", [
-    ({"patch_whitening": True}, "needs mnist_net's first convolution conv1 to have 18 filters"),
+    ({"patch_whitening": True, "model_kwargs": {"channels": [20, 4, 4, 4, 4, 4, 4]}},
+     "needs mnist_net's first convolution conv1 to have an even number of filters up to 18"),
     ({"lr_multipliers": {"*/bta": 2.0}}, "pattern '*/bta' names no trainable variable"),
 ])
 def test_a_technique_the_model_cannot_take_stops_before_training(tiny_config, data_dir,
