@@ -140,7 +140,7 @@ class FamilySpace:
 # Channel counts this CPU's convolutions (oneDNN) run fast at, measured per training
 # step (docs/speed.md, "Channel counts"): the bfloat16 ResNets at multiples of 16, the
 # float32 MNIST nets at multiples of 4 where the maps are 28x28 (before the pool). In
-# between they ran 1.5-3.5x slower, so the searches round their widths to these.
+# between they ran 1.3-2.9x slower, so the searches round their widths to these.
 RESNET_WIDTH_MULTIPLE = 16
 PLAN_WIDTH_MULTIPLE_BEFORE_POOL = 4
 

@@ -104,13 +104,15 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 
 def _trial_value(value) -> str:
+    """A hyperparameter or cost as a table shows it: yes/no, whole numbers whole,
+    fractions to 3 significant digits, missing as blank."""
     if pd.isna(value):
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
-        return f"{value:.3g}"
-    return str(int(value)) if isinstance(value, (float, np.floating)) else str(value)
+    if isinstance(value, (float, np.floating)):
+        return str(int(value)) if float(value).is_integer() else f"{value:.3g}"
+    return str(value)
 
 
 def _model_arguments(model_kwargs: str) -> str:
