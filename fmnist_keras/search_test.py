@@ -269,6 +269,30 @@ def test_plan_widths_move_in_fractions_of_a_step_to_fill_the_budget():
     assert whole[0] < 0.93 * 3600 < 0.97 * 3600 < size <= 3600 < whole[1]
 
 
+def test_the_best_shape_retrains_at_the_whole_budget_when_asked():
+    # The 8,000 plan search's winner (searches/mnist_plan_8k_fast_widths, trial 15) drew
+    # 65% of the budget; at 1.0 the same layout takes the widest widths that fit it all.
+    hypermodel = search.BudgetHyperModel("mnist_plan", 8000, resolve_config(None, "search_mnist"),
+                                         55_000, 10, count="total")
+    drawn = _fixed({"blocks_before_pool": 3, "blocks_after_pool": 2, "transition": False,
+                    "separable": True, "kernel": 5, "taper": 0.9857491472497435,
+                    "dropout": 0.0, "budget_fraction": 0.6537456976449605})
+    whole = search.at_budget_fraction(drawn, 1.0)
+    assert drawn["budget_fraction"] < 0.66                     # the sample is not changed
+    assert hypermodel.trial_config(drawn).model_kwargs["plan"] == (
+        "c12", "s24", "s24", "p", "s29_k5", "s35_k5_same")      # 5,178 parameters
+    kwargs = hypermodel.trial_config(whole).model_kwargs
+    assert kwargs["plan"] == ("c16", "s32", "s32", "p", "s38_k5", "s46_k5_same")
+    assert 7900 < search.model_params("mnist_plan", "total", **kwargs) <= 8000
+
+
+@pytest.mark.parametrize("fraction, space, message", [
+    (1.5, "budget", "outside"), (0.0, "budget", "outside"), (1.0, "free", "space 'budget'")])
+def test_a_final_budget_fraction_the_search_cannot_apply_is_refused(fraction, space, message):
+    with pytest.raises(ValueError, match=message):
+        search.check_final_budget_fraction(fraction, space)
+
+
 def test_recipe_knobs_change_the_trial_recipe_and_unknown_ones_are_refused():
     config = resolve_config(None, "search_speedrun")
     hypermodel = search.BudgetHyperModel("resnet", 300_000, config, 55_000, 10,

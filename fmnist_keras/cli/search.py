@@ -34,6 +34,9 @@ def build_parser():
                        "from --epochs")
     tuner.add_argument("--epochs", type=int, help="epochs per trial (hyperband: the most)")
     tuner.add_argument("--final-epochs", type=int, help="epochs to retrain the best model")
+    tuner.add_argument("--final-budget-fraction", type=float, metavar="FRACTION",
+                       help="retrain the best shape at this share of the budget (1.0: "
+                       "the widest that fits all of it; default: as it was searched)")
     tuner.add_argument("--recipe", choices=recipe_names(), metavar="RECIPE",
                        help="training recipe of the trials (default: " + ", ".join(
                            f"{k}: {v}" for k, v in search.SEARCH_RECIPES.items()) + ")")
@@ -66,7 +69,8 @@ def main(argv=None):
         table = search.run_search(config, args.family, budget_params, directory, args.tuner,
                                   args.max_trials, args.space, args.data_dir,
                                   args.final_epochs, args.overwrite, args.tune,
-                                  count=args.count)
+                                  count=args.count,
+                                  final_budget_fraction=args.final_budget_fraction)
     if table is not None:
         print(table.to_string(index=False))
         print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"
