@@ -466,8 +466,8 @@ def read_trials(path) -> tuple[pd.DataFrame, list[str]]:
 
 def at_budget_fraction(hp, fraction: float):
     """A copy of a budget-space sample with its ``budget_fraction`` replaced: the same
-    shape at another share of the budget. Samples draw fractions from 0.6, so a winner
-    often leaves a third of the budget unused; 1.0 gives its shape the whole budget."""
+    shape at another share of the budget. Samples draw fractions from 0.6 (ResNets 0.3),
+    so a winner often leaves much of the budget unused; 1.0 gives it the whole budget."""
     scaled = hp.copy()
     scaled.values["budget_fraction"] = fraction
     return scaled
