@@ -28,8 +28,8 @@ RECIPES_FILE = Path(__file__).with_name("recipes.yaml")
 OPTIMIZERS = ("sgd", "adam")
 SCHEDULES = ("constant", "step", "multistep", "cosine")
 WEIGHT_DECAY_MODES = ("coupled", "decoupled")
-GROUPS = ("model", "data", "augmentation", "optimiser", "schedule", "run")
-LIST_FIELDS = ("augment", "milestones", "erase_area", "erase_aspect")  # tuples, YAML lists
+GROUPS = ("model", "data", "augmentation", "optimiser", "distillation", "schedule", "run")
+LIST_FIELDS = ("augment", "milestones", "erase_area", "erase_aspect", "teacher")  # tuples, YAML lists
 
 
 CLEARED = "none"   # an override that sets an optional value (step_size...) back to None
@@ -121,6 +121,16 @@ class TrainConfig:
     ema_momentum: float = _field(0.0, "optimiser", "evaluate and export an exponential "
                                  "moving average of the weights (the optimiser's use_ema) "
                                  "with this momentum; 0: off", minimum=0.0, below=1.0)
+    # distillation
+    teacher: tuple = _field((), "distillation", "directories of finished runs (comma list) "
+                            "whose mean predicted probabilities the model also learns from "
+                            "(none: no teacher)", kind=str)
+    distill_weight: float = _field(0.0, "distillation", "weight of the teachers' term in "
+                                   "the loss; the label's term gets 1 minus it",
+                                   minimum=0.0, maximum=1.0)
+    distill_temperature: float = _field(1.0, "distillation", "the teachers' term divides "
+                                        "the teachers' and the model's logits by this "
+                                        "(> 1 softens them)", above=0.0)
     # schedule
     epochs: int = _field(10, "schedule", "epochs", minimum=1)
     batch_size: int = _field(128, "schedule", "images per step", minimum=1)
@@ -189,6 +199,11 @@ class TrainConfig:
             _refuse("alternate_flip", True, "flip in --augment")
         if self.nesterov and self.optimizer != "sgd":
             _refuse("nesterov", True, "Nesterov momentum with --optimizer sgd only")
+        if self.teacher and not self.distill_weight:
+            _refuse("teacher", ",".join(self.teacher), "a teacher with --distill-weight "
+                    "above 0 only (pass --teacher none)")
+        if self.distill_weight and not self.teacher:
+            _refuse("distill_weight", self.distill_weight, "0 without --teacher")
         for pattern, factor in self.lr_multipliers.items():
             if not isinstance(pattern, str) or isinstance(factor, bool) or \
                     not isinstance(factor, (int, float)) or not 0 < factor < math.inf:

@@ -57,6 +57,9 @@ def test_bad_values_name_key_flag_value_and_what_is_accepted(overrides, message)
     ({"nesterov": True}, "Nesterov momentum with --optimizer sgd only"),
     ({"warmup_epochs": 15}, "fewer than --epochs (15)"),
     ({"erase_area": [0.5, 0.1]}, "MIN <= MAX"),
+    ({"teacher": ["runs/big"]}, "teacher (--teacher) = 'runs/big' is not accepted; expected "
+     "a teacher with --distill-weight above 0 only"),
+    ({"distill_weight": 0.5}, "distill_weight (--distill-weight) = 0.5"),
 ])
 def test_contradictions_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

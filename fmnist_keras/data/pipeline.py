@@ -31,7 +31,8 @@ class Normalization(keras.layers.Layer):
 
 def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
                  batch_size: int, training: bool = False, augment=(), seed: int = 0,
-                 epoch: tf.Variable | None = None, **augment_options) -> tf.data.Dataset:
+                 epoch: tf.Variable | None = None, targets: np.ndarray | None = None,
+                 **augment_options) -> tf.data.Dataset:
     """A batched ``tf.data`` pipeline of normalised (B, 28, 28, 1) float32 images.
 
     Training pipelines shuffle and augment; others keep the order and only normalise.
@@ -41,6 +42,10 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
     which epoch the next pass is (`fmnist_keras.train.callbacks.ReseedEachEpoch` sets
     it); without one every pass is epoch 0. So a resumed run sees exactly the batches
     the uninterrupted run saw, and the map can run in parallel.
+
+    ``targets`` (training only): one row per image that the batches carry instead of
+    its label (a distilling run's teacher probabilities and label,
+    `fmnist_keras.train.distill`).
     """
     images = np.asarray(images)
     if images.ndim == 3:
@@ -55,7 +60,8 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
     epoch = epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False)
     before, after = build_augmenter(augment, seed=seed, **augment_options)
     alternate = "flip" in augment and augment_options.get("alternate_flip", False)
-    all_images, all_labels = tf.constant(images), tf.constant(labels)
+    all_images = tf.constant(images)
+    all_labels = tf.constant(labels if targets is None else np.asarray(targets, np.float32))
     batches = math.ceil(len(images) / batch_size)
 
     def one_epoch(_):

@@ -303,6 +303,7 @@ class DataSplits:
     y_test: np.ndarray
     train_indices: np.ndarray
     val_indices: np.ndarray
+    split_size: int     # the split's training images, which the hold-out is drawn from
 
 
 def apply_split(arrays: dict[str, np.ndarray], split: str):
@@ -358,5 +359,5 @@ def load_splits(name: str = "fashion_mnist", split: str = "standard",
         x_train=x_train[train_idx], y_train=y_train[train_idx],
         x_val=x_train[val_idx], y_val=y_train[val_idx],
         x_test=x_test, y_test=y_test,
-        train_indices=train_idx, val_indices=val_idx,
+        train_indices=train_idx, val_indices=val_idx, split_size=len(x_train),
     )

@@ -23,7 +23,6 @@ import math
 import os
 import time
 
-import keras
 import pandas as pd
 import tensorflow as tf
 
@@ -32,9 +31,10 @@ from fmnist_keras.train.engine import (
     build_and_compile,
     configure_runtime,
     datasets_for,
+    training_loss,
     whitening_images,
 )
-from fmnist_keras.train.losses import SparseCrossentropy
+from fmnist_keras.train.losses import LabelAccuracy
 from fmnist_keras.train.rundir import RunDir
 
 
@@ -64,9 +64,8 @@ def train_multiworker(config: TrainConfig, run_dir, data_dir=None,
                                   whitening_images(splits))
         optimizer = model.optimizer
         optimizer.build(model.trainable_variables)
-        train_accuracy = keras.metrics.SparseCategoricalAccuracy()
-        val_accuracy = keras.metrics.SparseCategoricalAccuracy()
-    loss_fn = SparseCrossentropy(config.label_smoothing, reduction=None)
+        train_accuracy, val_accuracy = LabelAccuracy(), LabelAccuracy()
+    loss_fn = training_loss(config, reduction=None)
 
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA

@@ -34,8 +34,9 @@ from fmnist_keras.train.callbacks import (
     ReseedEachEpoch,
     StopOnNaN,
 )
+from fmnist_keras.train.distill import distillation_targets, load_teacher, teacher_probabilities
 from fmnist_keras.train.evaluate import tta_accuracy
-from fmnist_keras.train.losses import SparseCrossentropy
+from fmnist_keras.train.losses import LabelAccuracy, SparseCrossentropy
 from fmnist_keras.train.optimizers import SGD, Adam, TorchSGD, check_multipliers
 from fmnist_keras.train.rundir import RunDir, load_checkpoint
 from fmnist_keras.train.schedules import build_schedule
@@ -83,6 +84,12 @@ def whitening_images(splits) -> np.ndarray:
     return (images - splits.info.mean) / splits.info.std
 
 
+def training_loss(config: TrainConfig, **kwargs) -> SparseCrossentropy:
+    """The config's loss: cross-entropy with its label smoothing and distillation."""
+    return SparseCrossentropy(config.label_smoothing, config.distill_weight,
+                              config.distill_temperature, **kwargs)
+
+
 def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: int,
                       train_images: np.ndarray | None = None):
     """Builds the config's model, sets its rule-based weights (patch whitening, Dirac)
@@ -105,8 +112,8 @@ def build_and_compile(config: TrainConfig, num_classes: int, steps_per_epoch: in
     if config.weight_decay and config.weight_decay_mode == "coupled":
         apply_coupled_weight_decay(model, config.weight_decay)
     model.compile(optimizer=make_optimizer(config, steps_per_epoch),
-                  loss=SparseCrossentropy(config.label_smoothing),
-                  metrics=["accuracy"], jit_compile=config.jit_compile,
+                  loss=training_loss(config),
+                  metrics=[LabelAccuracy()], jit_compile=config.jit_compile,
                   steps_per_execution=config.steps_per_execution)
     return model
 
@@ -134,22 +141,37 @@ def split_cpu(num_devices: int) -> None:
 def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
     """Loads the splits and builds the training, validation and test pipelines, the
     variable that tells the training pipeline which epoch it is (``"epoch"``), and
-    ``"train_for"``, the training pipeline of another config's augmentation."""
+    ``"train_for"``, the training pipeline of another config's augmentation. With
+    teachers, the training batches carry their probabilities beside the labels
+    (`fmnist_keras.train.distill`).
+
+    Raises:
+        TeacherError: for a teacher of other data, or one that trained on held-out images.
+    """
     splits = load_splits(config.dataset, config.split, config.validation_size,
                          config.seed, data_dir, config.max_train_samples, source=data_source)
 
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 
-    def pipeline(images, labels, training=False, recipe=config):
+    def pipeline(images, labels, training=False, recipe=config, targets=None):
         return make_dataset(images, labels, splits.info, recipe.batch_size, training=training,
                             augment=recipe.augment, seed=recipe.seed, epoch=epoch,
-                            **recipe.augment_options())
+                            targets=targets, **recipe.augment_options())
+
+    targets = None
+    if config.teacher:
+        teachers = [load_teacher(path, config.dataset, config.split, splits)
+                    for path in config.teacher]
+        probabilities = teacher_probabilities(
+            teachers, pipeline(splits.x_train, splits.y_train), config.distill_temperature)
+        targets = distillation_targets(splits.y_train, probabilities)
 
     return splits, {
         "epoch": epoch,
-        "train": pipeline(splits.x_train, splits.y_train, training=True),
+        "train": pipeline(splits.x_train, splits.y_train, training=True, targets=targets),
         # The same images under another recipe's augmentation (a search trial's).
-        "train_for": lambda recipe: pipeline(splits.x_train, splits.y_train, True, recipe),
+        "train_for": lambda recipe: pipeline(splits.x_train, splits.y_train, True, recipe,
+                                             targets),
         "val": pipeline(splits.x_val, splits.y_val) if len(splits.x_val) else None,
         "test": pipeline(splits.x_test, splits.y_test),
     }
@@ -172,9 +194,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
                          f"--distribute {distribute} (Keras 3.15); pass "
                          "--steps-per-execution 1.")
     run = RunDir(run_dir)
-    resuming = run.prepare(config, overwrite)
     resolved = configure_runtime(config)
+    # Before the run directory is made, so that a refused teacher leaves nothing behind.
     splits, datasets = datasets_for(config, data_dir, data_source)
+    resuming = run.prepare(config, overwrite)
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     strategy = make_strategy(distribute)
     with strategy.scope():

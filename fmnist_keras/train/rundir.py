@@ -63,8 +63,13 @@ class RunDir:
     @classmethod
     def default_for(cls, config, root="runs") -> "RunDir":
         """Same config, same directory (so running a command again resumes it); another
-        config, another directory (so a new config never lands in an old run)."""
-        digest = hashlib.sha1(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()
+        config, another directory (so a new config never lands in an old run). The
+        digest covers the values that differ from the defaults, so a field added to the
+        config later leaves the directories of earlier runs where they were."""
+        defaults = type(config)().to_dict()
+        changed = {key: value for key, value in config.to_dict().items()
+                   if value != defaults[key]}
+        digest = hashlib.sha1(json.dumps(changed, sort_keys=True).encode()).hexdigest()
         return cls(Path(root) / f"{config.arch}_{config.recipe or 'custom'}_seed{config.seed}"
                                 f"_{digest[:8]}")
 
@@ -88,7 +93,9 @@ class RunDir:
         if self.path.exists() and overwrite:
             shutil.rmtree(self.path)
         if self.config_path.exists():
-            saved, wanted = self.read_config(), config.to_dict()
+            # A key added to the config since the run started reads as its default.
+            saved = {**type(config)().to_dict(), **self.read_config()}
+            wanted = config.to_dict()
             if saved != wanted:
                 changed = sorted(k for k in set(saved) | set(wanted)
                                  if saved.get(k) != wanted.get(k))

@@ -1,5 +1,9 @@
-import pytest
+import hashlib
 
+import pytest
+import yaml
+
+from fmnist_keras.config import TrainConfig
 from fmnist_keras.train.rundir import RunDir, RunDirectoryError, load_trained
 
 
@@ -30,3 +34,18 @@ def test_prepare_writes_the_config_and_resumes_only_the_same_one(tmp_path, tiny_
     assert run.prepare(tiny_config()) is True
     with pytest.raises(RunDirectoryError, match="differs in \\['epochs'\\]"):
         run.prepare(tiny_config(epochs=2))
+
+
+def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path, tiny_config):
+    run = RunDir(tmp_path / "run")
+    run.prepare(tiny_config())
+    saved = yaml.safe_load(run.config_path.read_text())
+    del saved["teacher"], saved["distill_weight"]           # keys at their defaults
+    run.config_path.write_text(yaml.safe_dump(saved))
+    assert run.prepare(tiny_config()) is True
+    with pytest.raises(RunDirectoryError, match="differs in \\['distill_weight', 'teacher'\\]"):
+        run.prepare(tiny_config(teacher=("runs/teacher",), distill_weight=0.5))
+    # Default directories are named by the values that differ from the defaults, so
+    # keys added later (at their defaults) do not move them: all defaults, no values.
+    empty = hashlib.sha1(b"{}").hexdigest()[:8]
+    assert RunDir.default_for(TrainConfig()).path.name == f"resnet14s_custom_seed0_{empty}"
