@@ -334,6 +334,14 @@ def holdout_indices(num_examples: int, validation_size: int, seed: int):
     return np.sort(order[validation_size:]), np.sort(order[:validation_size])
 
 
+def run_indices(split_size: int, validation_size: int, seed: int,
+                max_train_samples: int | None = None):
+    """The training and validation indices (into a split's training part) of a run with
+    these settings: the seeded hold-out, then the first ``max_train_samples`` of the rest."""
+    train, val = holdout_indices(split_size, validation_size, seed)
+    return (train if max_train_samples is None else train[:max_train_samples]), val
+
+
 def load_splits(name: str = "fashion_mnist", split: str = "standard",
                 validation_size: int = 5000, seed: int = 0, data_dir=None,
                 max_train_samples: int | None = None,
@@ -351,9 +359,7 @@ def load_splits(name: str = "fashion_mnist", split: str = "standard",
     arrays = load_tfds_arrays(name, data_dir) if source == "tfds" else \
         load_arrays(name, data_dir=data_dir, download=download)
     (x_train, y_train), (x_test, y_test) = apply_split(arrays, split)
-    train_idx, val_idx = holdout_indices(len(x_train), validation_size, seed)
-    if max_train_samples is not None:
-        train_idx = train_idx[:max_train_samples]
+    train_idx, val_idx = run_indices(len(x_train), validation_size, seed, max_train_samples)
     return DataSplits(
         info=dataset_info(name),
         x_train=x_train[train_idx], y_train=y_train[train_idx],

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from fmnist_keras.data.sources import DataSplits, holdout_indices
+from fmnist_keras.data.sources import DataSplits, run_indices
 from fmnist_keras.train.rundir import RunDir
 
 
@@ -25,14 +25,6 @@ class TeacherError(ValueError):
 
 def _refuse(path, reason: str):
     raise TeacherError(f"teacher (--teacher) = {str(path)!r} is not accepted: {reason}.")
-
-
-def teacher_training_indices(teacher_config: dict, split_size: int) -> np.ndarray:
-    """The indices (into the split's training part) of the images a run trained on."""
-    train, _ = holdout_indices(split_size, teacher_config["validation_size"],
-                               teacher_config["seed"])
-    limit = teacher_config.get("max_train_samples")
-    return train if limit is None else train[:limit]
 
 
 def load_teacher(path, dataset: str, split: str, splits: DataSplits):
@@ -50,8 +42,9 @@ def load_teacher(path, dataset: str, split: str, splits: DataSplits):
         _refuse(path, f"it trained on {config['dataset']} ({config['split']} split), this "
                 f"run on {dataset} ({split} split)")
     if len(splits.val_indices):
-        seen = np.intersect1d(teacher_training_indices(config, splits.split_size),
-                              splits.val_indices)
+        teacher_trained_on, _ = run_indices(splits.split_size, config["validation_size"],
+                                            config["seed"], config.get("max_train_samples"))
+        seen = np.intersect1d(teacher_trained_on, splits.val_indices)
         if len(seen):
             _refuse(path, f"it trained on {len(seen)} of this run's {len(splits.val_indices)} "
                     f"held-out images; use a teacher trained with --validation-size "

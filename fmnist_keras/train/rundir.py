@@ -42,6 +42,11 @@ class FinishedRunError(RunDirectoryError):
     """The run directory holds this very run, finished."""
 
 
+def _defaults_of(config) -> dict:
+    """The config class's default values, as ``config.yaml`` writes them."""
+    return type(config)().to_dict()
+
+
 class RunDir:
     """A run directory and the names of the files in it."""
 
@@ -66,7 +71,7 @@ class RunDir:
         config, another directory (so a new config never lands in an old run). The
         digest covers the values that differ from the defaults, so a field added to the
         config later leaves the directories of earlier runs where they were."""
-        defaults = type(config)().to_dict()
+        defaults = _defaults_of(config)
         changed = {key: value for key, value in config.to_dict().items()
                    if value != defaults[key]}
         digest = hashlib.sha1(json.dumps(changed, sort_keys=True).encode()).hexdigest()
@@ -94,7 +99,7 @@ class RunDir:
             shutil.rmtree(self.path)
         if self.config_path.exists():
             # A key added to the config since the run started reads as its default.
-            saved = {**type(config)().to_dict(), **self.read_config()}
+            saved = {**_defaults_of(config), **self.read_config()}
             wanted = config.to_dict()
             if saved != wanted:
                 changed = sorted(k for k in set(saved) | set(wanted)
