@@ -49,13 +49,24 @@ def bfloat16_is_native() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
+# The CPU features that set the speed of this project's training, widest first: only
+# AMX or AVX512-BF16 run bfloat16 natively, and the same float32 MNIST run's epochs
+# took three times as long on an AVX2-only 2-core machine (docs/speed.md, "Machines").
+SPEED_FEATURES = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
+
+
 def device_description() -> str:
-    """"GPU: <name>" when TensorFlow sees a GPU, else "CPU: <model name> (N cores)"."""
+    """"GPU: <name>" when TensorFlow sees a GPU, else "CPU: <model name> (N cores,
+    <features>)", the features those of ``SPEED_FEATURES`` the CPU has: a virtual
+    machine's model name ("AMD EPYC") may not tell two machines apart, and every
+    training figure here depends on them."""
     gpu = gpu_details()
     if gpu is not None:
         return f"GPU: {gpu.get('device_name', gpu['name'])}"
     name = cpu_info().get("model name") or platform.processor() or platform.machine()
-    return f"CPU: {name} ({os.cpu_count()} cores)"
+    flags = set(cpu_info().get("flags", "").split())
+    features = [feature for feature in SPEED_FEATURES if feature in flags]
+    return f"CPU: {name} ({', '.join([f'{os.cpu_count()} cores', *features])})"
 
 
 def resolve_mixed_precision(setting) -> bool:

@@ -49,21 +49,33 @@ def parameter_counts(model) -> ParameterCounts:
 CONVOLUTIONS = (layers.Conv2D, layers.SeparableConv2D)
 
 
+def layer_calls(model):
+    """``(layer, input shape, output shape)`` for every call of a layer in a functional
+    model, in the order they run: a layer applied several times (a shared, repeated
+    block) appears once per application, where ``model.layers`` lists it once."""
+    nodes = model._nodes_by_depth    # Keras' own topological order of the graph's calls
+    for depth in sorted(nodes, reverse=True):
+        for node in nodes[depth]:
+            if node.input_tensors:
+                yield (node.operation, node.input_tensors[0].shape,
+                       node.output_tensors[0].shape)
+
+
 def multiply_adds(model) -> int:
-    """Multiply-accumulates per image of the convolution and dense layers (BN, ReLU,
-    pooling and additions are not counted, as is usual for "FLOPs" tables)."""
+    """Multiply-accumulates per image of the convolution and dense layers, each call
+    counted (BN, ReLU, pooling and additions are not, as is usual for "FLOPs" tables)."""
     total = 0
-    for layer in model.layers:
+    for layer, input_shape, output_shape in layer_calls(model):
         if isinstance(layer, CONVOLUTIONS):
-            _, out_h, out_w, out_c = layer.output.shape
+            _, out_h, out_w, out_c = output_shape
             kernel_h, kernel_w = layer.kernel_size
-            c_in = layer.input.shape[-1]
+            c_in = input_shape[-1]
             if isinstance(layer, layers.SeparableConv2D):   # depthwise, then pointwise
                 total += out_h * out_w * c_in * (kernel_h * kernel_w + out_c)
             else:
                 total += out_h * out_w * out_c * kernel_h * kernel_w * c_in
         elif isinstance(layer, layers.Dense):
-            total += layer.input.shape[-1] * layer.units
+            total += input_shape[-1] * layer.units
     return int(total)
 
 
@@ -89,7 +101,7 @@ def receptive_field_table(model) -> pd.DataFrame:
     image_size = model.input.shape[1]
     receptive_field, jump, pending_padding = 1, 1, 0
     rows = []
-    for layer in model.layers[1:]:
+    for layer, input_shape, output_shape in layer_calls(model):
         if isinstance(layer, layers.ZeroPadding2D):
             pending_padding = layer.padding[0][0]
             continue
@@ -99,7 +111,7 @@ def receptive_field_table(model) -> pd.DataFrame:
         elif isinstance(layer, (layers.MaxPooling2D, layers.AveragePooling2D)):
             kernel, stride, padding = layer.pool_size[0], layer.strides[0], 0
         elif isinstance(layer, layers.GlobalAveragePooling2D):
-            kernel, stride, padding = layer.input.shape[1], 1, 0
+            kernel, stride, padding = input_shape[1], 1, 0
         else:
             continue
         pending_padding = 0
@@ -107,12 +119,12 @@ def receptive_field_table(model) -> pd.DataFrame:
         jump *= stride
         rows.append({
             "layer": layer.name,
-            "input_size": layer.input.shape[1],
+            "input_size": input_shape[1],
             "kernel_x_stride": f"{kernel} x {stride}",
             "padding": padding,
-            "channels_in": layer.input.shape[-1],
-            "channels_out": layer.output.shape[-1],
-            "output_size": 1 if len(layer.output.shape) == 2 else layer.output.shape[1],
+            "channels_in": input_shape[-1],
+            "channels_out": output_shape[-1],
+            "output_size": 1 if len(output_shape) == 2 else output_shape[1],
             "receptive_field": receptive_field,
         })
     return pd.DataFrame(rows)

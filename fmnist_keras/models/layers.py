@@ -81,8 +81,11 @@ class BatchNormalization(layers.BatchNormalization):
         return tf.cast(outputs, self.compute_dtype)
 
 
-def batch_norm(x, name):
-    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=name)(x)
+def batch_norm(x, name, scale=True):
+    """PyTorch-parity BN; ``scale=False`` drops gamma (for a BN whose next op is linear,
+    which can absorb a per-channel scale)."""
+    return BatchNormalization(momentum=BN_MOMENTUM, epsilon=BN_EPSILON, scale=scale,
+                              name=name)(x)
 
 
 def bn_relu(x, name):

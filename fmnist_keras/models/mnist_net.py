@@ -22,32 +22,43 @@ from fmnist_keras.models.registry import register_family, register_presets
 DEFAULT_CHANNELS = (8, 16, 8, 12, 12, 16, 16)
 
 
-def separable_conv(x, filters, kernel_size, padding, name):
-    """A depthwise ``kernel_size`` conv then a pointwise one, both bias-free (Keras'
-    SeparableConv2D): ``k*k*c_in + c_in*c_out`` weights instead of ``k*k*c_in*c_out``."""
-    return layers.SeparableConv2D(
-        filters, kernel_size, padding="same" if 2 * padding == kernel_size - 1 else "valid",
-        use_bias=False, depthwise_initializer=conv_initializer(),
-        pointwise_initializer=conv_initializer(), name=name)(x)
-
-
-def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, separable=False):
-    """Conv-ReLU, then BN and Dropout (after the ReLU, as the reference orders them)."""
+def conv_layer(filters, kernel_size, padding, separable, name):
+    """A block's bias-free convolution as one layer, so that repeats can share it: plain,
+    or depthwise-separable (a depthwise ``kernel_size`` conv then a pointwise one, Keras'
+    SeparableConv2D: ``k*k*c_in + c_in*c_out`` weights instead of ``k*k*c_in*c_out``).
+    ``padding`` is 0 or size-keeping, where Keras' own padding is PyTorch's."""
+    keras_padding = "same" if 2 * padding == kernel_size - 1 else "valid"
     if separable:
-        x = separable_conv(x, filters, kernel_size, padding, name)
-    else:
-        x = conv(x, filters, kernel_size, padding=padding, name=name)
-    x = layers.ReLU(name=f"{name}_relu")(x)
-    if batch_norm:
-        x = batch_norm_layer(x, f"{name}_bn")
-    if dropout:
-        x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
+        return layers.SeparableConv2D(
+            filters, kernel_size, padding=keras_padding, use_bias=False,
+            depthwise_initializer=conv_initializer(),
+            pointwise_initializer=conv_initializer(), name=name)
+    return layers.Conv2D(filters, kernel_size, padding=keras_padding, use_bias=False,
+                         kernel_initializer=conv_initializer(), name=name)
+
+
+def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, separable=False,
+               bn_scale=True, repeats=1):
+    """Conv-ReLU, then BN and Dropout (after the ReLU, as the reference orders them).
+
+    ``repeats`` > 1 applies the same convolution again to its own output, each time with
+    its own ReLU, BN and Dropout (named ``{name}_repeat1_relu``...): depth for the
+    parameters of one more BN, where weights are the budget and compute is not.
+    """
+    convolution = conv_layer(filters, kernel_size, padding, separable, name)
+    for repeat in range(repeats):
+        tag = f"{name}_repeat{repeat}" if repeat else name
+        x = layers.ReLU(name=f"{tag}_relu")(convolution(x))
+        if batch_norm:
+            x = batch_norm_layer(x, f"{tag}_bn", scale=bn_scale)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{tag}_dropout")(x)
     return x
 
 
 @register_family("mnist_net")
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS,
-              batch_norm=True, dropout=0.0, separable=False, name="mnist_net"):
+              batch_norm=True, dropout=0.0, separable=False, bn_scale=True, name="mnist_net"):
     """Args:
         channels: outputs of conv1..conv7: two 3x3 convs, (pool), the 1x1 transition
             conv3, then four 3x3 convs (conv7 padded to keep 6x6).
@@ -56,25 +67,31 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
         separable: the 3x3 blocks after conv1 are depthwise-separable (a
             depthwise 3x3 then a 1x1 conv), which buys about three times the width
             for the same parameters.
+        bn_scale: BN keeps its per-channel scale (gamma). Every BN here feeds a linear
+            op (a convolution, the global average pool then the classifier, or the max
+            pool then a convolution), which absorbs a positive scale, so False frees
+            one parameter per BN channel for width and loses only a negative scale
+            before the pool.
     """
     c = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
     k = "s" if separable else "c"
     plan = (f"c{c[0]}", f"{k}{c[1]}", "p", f"t{c[2]}", f"{k}{c[3]}", f"{k}{c[4]}",
             f"{k}{c[5]}", f"{k}{c[6]}_same")
-    return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, name)
+    return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, bn_scale, name)
 
 
 # Block strings: kind and channels, then options separated by "_".
 BLOCK_HELP = ("c16 (3x3 conv block), s16 (depthwise-separable block), t16 (1x1 transition, "
-              "no BN or dropout), p (2x2 max pool); options _k5 (kernel) and _same (padding "
-              "that keeps the size), e.g. s24_k5_same")
+              "no BN or dropout), p (2x2 max pool); options _k5 (kernel), _same (padding "
+              "that keeps the size) and _x2 (the block's convolution applied twice, shared), "
+              "e.g. s24_k5_same, s24_same_x2")
 _BLOCK = re.compile(r"(?P<kind>[cst])(?P<channels>[1-9][0-9]*)(?:_k(?P<kernel>[1-9][0-9]*))?"
-                    r"(?P<same>_same)?|(?P<pool>p)")
+                    r"(?P<same>_same)?(?:_x(?P<repeats>[1-9][0-9]*))?|(?P<pool>p)")
 
 
 def decode_block(text: str) -> dict:
-    """A block string as ``{"kind", "channels", "kernel", "same"}`` (``kind`` "p" alone
-    for a pool)."""
+    """A block string as ``{"kind", "channels", "kernel", "same", "repeats"}`` (``kind``
+    "p" alone for a pool)."""
     match = _BLOCK.fullmatch(str(text))
     if not match:
         raise ValueError(f"Unknown block {text!r} in the plan; blocks are {BLOCK_HELP}.")
@@ -83,24 +100,30 @@ def decode_block(text: str) -> dict:
     kernel = int(match["kernel"] or (1 if match["kind"] == "t" else 3))
     if kernel % 2 == 0:
         raise ValueError(f"Block {text!r} has an even kernel; use an odd one (_k3, _k5).")
+    repeats = int(match["repeats"] or 1)
+    if repeats > 1 and not (match["same"] and match["kind"] != "t"):
+        raise ValueError(f"Block {text!r} repeats its convolution, which needs a size-keeping "
+                         f"conv block: write {match['kind'].replace('t', 'c')}"
+                         f"{match['channels']}_same_x{repeats}.")
     return {"kind": match["kind"], "channels": int(match["channels"]), "kernel": kernel,
-            "same": bool(match["same"])}
+            "same": bool(match["same"]), "repeats": repeats}
 
 
-def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float):
+def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_scale=True):
     """One decoded block: a conv block (plain or separable) or a BN-free transition."""
     if block["kind"] == "t":
         return conv_block(x, block["channels"], block["kernel"], 0, name,
                           batch_norm=False, dropout=0)
     padding = block["kernel"] // 2 if block["same"] else 0
     return conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
-                      dropout, separable=block["kind"] == "s")
+                      dropout, separable=block["kind"] == "s", bn_scale=bn_scale,
+                      repeats=block["repeats"])
 
 
 @register_family("mnist_plan")
 def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
                plan=("c8", "s16", "p", "t12", "s20", "s24", "s26", "s26_same"),
-               batch_norm=True, dropout=0.0, name="mnist_plan"):
+               batch_norm=True, dropout=0.0, bn_scale=True, name="mnist_plan"):
     """Args:
         plan: block strings in order (``BLOCK_HELP``); convolutions are named conv1,
             conv2... and pools pool1, pool2... in the order they come, then the head
@@ -108,6 +131,7 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
             default is ``mnist_4k``'s net.
         batch_norm: BN after the ReLU of every conv block (not the transitions).
         dropout: rate after every conv block (0 disables).
+        bn_scale: BN keeps gamma (``mnist_net``'s argument of the same name).
     """
     blocks = [decode_block(text) for text in plan]
     if not any(block["kind"] != "p" for block in blocks):
@@ -119,6 +143,11 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
         size = x.shape[1]
         shrunk = size // 2 if block["kind"] == "p" else \
             size if block["same"] else size - block["kernel"] + 1
+        if block["kind"] != "p" and block["repeats"] > 1 and x.shape[-1] != block["channels"]:
+            raise ValueError(f"Plan block {text!r} repeats its convolution on its own output, "
+                             f"so it needs the {x.shape[-1]} channels it is given; write "
+                             f"{block['kind']}{x.shape[-1]}_same_x{block['repeats']} or "
+                             "put a block of that width before it.")
         if shrunk < 1:
             fix = "remove a block before it" if block["kind"] == "p" else \
                 f"pad it ({text}_same) or remove a block before it"
@@ -129,7 +158,7 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
             x = layers.MaxPooling2D(2, name=f"pool{pools}")(x)
         else:
             convs += 1
-            x = plan_block(x, block, f"conv{convs}", batch_norm, dropout)
+            x = plan_block(x, block, f"conv{convs}", batch_norm, dropout, bn_scale)
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = conv(x, num_classes, 1, padding=0, name=f"conv{convs + 1}")
     outputs = layers.Flatten(name="logits")(x)

@@ -1,5 +1,6 @@
 import re
 
+import numpy as np
 import pytest
 
 from fmnist_keras.models import build_model
@@ -17,8 +18,9 @@ def test_the_default_plan_is_the_4k_net_and_mnist_net_is_a_plan():
 
 def test_blocks_take_their_kernel_padding_and_kind():
     assert decode_block("s24_k5_same") == {"kind": "s", "channels": 24, "kernel": 5,
-                                           "same": True}
-    assert decode_block("t12") == {"kind": "t", "channels": 12, "kernel": 1, "same": False}
+                                           "same": True, "repeats": 1}
+    assert decode_block("t12") == {"kind": "t", "channels": 12, "kernel": 1, "same": False,
+                                   "repeats": 1}
     model = build_model("mnist_plan", plan=("c8", "p", "s20_k5", "c16_same", "t10", "p"))
     depthwise = model.get_layer("conv2")
     assert tuple(depthwise.depthwise_kernel.shape) == (5, 5, 8, 1)
@@ -37,6 +39,10 @@ def test_blocks_take_their_kernel_padding_and_kind():
     (("c8_k9", "p", "c8_k9", "c8_k5"), "'c8_k5' would shrink the 2x2 maps to -2x-2; pad it "
                                         "(c8_k5_same)"),
     (("c8_k9", "p", "c8_k9", "p", "p"), "'p' would shrink the 1x1 maps to 0x0; remove"),
+    (("c8", "s8_x2"), "'s8_x2' repeats its convolution, which needs a size-keeping conv "
+                      "block: write s8_same_x2"),
+    (("c8", "t8_same_x2"), "write c8_same_x2"),
+    (("c8", "s12_same_x2"), "it needs the 8 channels it is given; write s8_same_x2"),
 ])
 def test_bad_plans_say_which_block_and_the_fix(plan, message):
     with pytest.raises(ValueError, match=re.escape(message)):
@@ -57,3 +63,46 @@ def test_a_separable_block_costs_its_depthwise_and_pointwise_multiply_adds():
     head = 16 * 10                                        # the 1x1 conv after the pool
     assert plain == 26 * 26 * 8 * 9 + 24 * 24 * 16 * 9 * 8 + head
     assert separable == 26 * 26 * 8 * 9 + 24 * 24 * 8 * (9 + 16) + head
+
+
+def test_a_scale_free_bn_net_computes_what_the_scaled_one_does_with_gamma_folded_forward():
+    """Every BN feeds a linear op (through a max pool for conv2's), so a positive gamma
+    moves into the next layer's input weights."""
+    plan = ("c4", "s6", "p", "t5", "c6_same")
+    scaled = build_model("mnist_plan", plan=plan)
+    free = build_model("mnist_plan", plan=plan, bn_scale=False)
+    bns = ("conv1_bn", "conv2_bn", "conv4_bn")
+    assert parameter_counts(scaled).trainable - parameter_counts(free).trainable == 4 + 6 + 6
+    assert all(free.get_layer(name).gamma is None for name in bns)
+    rng = np.random.default_rng(0)
+    for bn in bns:                        # gamma, mean and variance positive; beta any sign
+        gamma, beta, mean, variance = (rng.uniform(0.5, 2.0, w.shape)
+                                       for w in scaled.get_layer(bn).get_weights())
+        scaled.get_layer(bn).set_weights([gamma, rng.normal(size=beta.shape), mean, variance])
+    for layer in free.layers:
+        if layer.weights and layer.name not in bns:
+            layer.set_weights(scaled.get_layer(layer.name).get_weights())
+    for bn, after in zip(bns, ("conv2", "conv3", "conv5")):
+        gamma, beta, mean, variance = scaled.get_layer(bn).get_weights()
+        free.get_layer(bn).set_weights([beta / gamma, mean, variance])
+        weights = free.get_layer(after).get_weights()
+        weights[0] = weights[0] * gamma[None, None, :, None]   # conv or depthwise kernel
+        free.get_layer(after).set_weights(weights)
+    images = rng.uniform(0, 1, (3, 28, 28, 1)).astype("float32")
+    np.testing.assert_allclose(free(images, training=False), scaled(images, training=False),
+                               rtol=1e-4, atol=1e-4)
+
+
+def test_a_repeated_block_shares_its_convolution_and_has_a_bn_per_application():
+    once = build_model("mnist_plan", plan=("c8", "s8_same"))
+    thrice = build_model("mnist_plan", plan=("c8", "s8_same_x3"))
+    names = [layer.name for layer in thrice.layers]
+    assert names.count("conv2") == 1 and "conv2_repeat2_bn" in names
+    shared = thrice.get_layer("conv2")
+    assert len(shared._inbound_nodes) == 3                          # applied three times
+    # Two more BNs of 8 channels: beta, gamma, mean and variance each.
+    assert parameter_counts(thrice).total - parameter_counts(once).total == 2 * 4 * 8
+    assert multiply_adds(thrice) - multiply_adds(once) == 2 * 26 * 26 * 8 * (9 + 8)
+    table = receptive_field_table(thrice)
+    assert table["layer"].tolist() == ["conv1", "conv2", "conv2", "conv2", "gap", "conv3"]
+    assert table["receptive_field"].tolist() == [3, 5, 7, 9, 28, 28]

@@ -17,7 +17,7 @@ import tensorflow as tf
 from fmnist_keras.config import TrainConfig
 from fmnist_keras.data.pipeline import make_dataset
 from fmnist_keras.data.sources import load_splits
-from fmnist_keras.hardware import resolve_mixed_precision
+from fmnist_keras.hardware import device_description, resolve_mixed_precision
 from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import parameter_counts
 from fmnist_keras.models.initialisation import (
@@ -46,14 +46,15 @@ def configure_runtime(config: TrainConfig) -> dict:
     """Seeds every generator and sets the dtype policy; call before building models.
 
     Returns:
-        The settings resolved for this machine (``mixed_precision: auto``).
+        The settings resolved for this machine (``mixed_precision: auto``) and the
+        machine itself, so each run's figures say where they were measured.
     """
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
     mixed = resolve_mixed_precision(config.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
-    return {"mixed_precision": mixed}
+    return {"mixed_precision": mixed, "device": device_description()}
 
 
 def make_optimizer(config: TrainConfig, steps_per_epoch: int):

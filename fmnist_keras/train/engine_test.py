@@ -26,7 +26,8 @@ def test_one_epoch_run_writes_only_its_run_dir(tmp_path, data_dir, tiny_config, 
     assert results["network"] == "mnist_net" and results["epochs"] == 1
     assert results["trainable_params"] == row["trainable_params"]
     assert 0.0 <= results["test_accuracy"] <= 1.0
-    assert results["resolved"] == {"mixed_precision": False}
+    assert results["resolved"] == {"mixed_precision": False,
+                                   "device": engine.device_description()}
 
 
 def test_auto_is_saved_as_auto_and_resolved_in_results(tmp_path, data_dir, tiny_config):

@@ -44,7 +44,8 @@ def training_throughput(config, data_dir=None, steps: int = 30, warmup_steps: in
     model_seconds = time.perf_counter() - started
     return {"arch": config.arch, "model_kwargs": config.model_kwargs or "",
             "batch_size": config.batch_size,
-            "mixed_precision": resolved["mixed_precision"], "jit_compile": config.jit_compile,
+            "mixed_precision": resolved["mixed_precision"], "device": resolved["device"],
+            "jit_compile": config.jit_compile,
             "steps_per_execution": config.steps_per_execution,
             "augment": ",".join(config.augment) or "none",
             "train_images_per_s": round(steps * config.batch_size / model_seconds, 1),
