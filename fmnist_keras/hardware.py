@@ -50,8 +50,9 @@ def bfloat16_is_native() -> bool:
 
 
 # The CPU features that set the speed of this project's training, widest first: only
-# AMX or AVX512-BF16 run bfloat16 natively, and the same float32 MNIST run's epochs
-# took three times as long on an AVX2-only 2-core machine (docs/speed.md, "Machines").
+# AMX or AVX512-BF16 run bfloat16 natively, and the same float32 MNIST recipe took
+# about three times as long per image on an AVX2-only 2-core machine (docs/speed.md,
+# "Machines").
 SPEED_FEATURES = ("amx_bf16", "avx512_bf16", "avx512f", "avx2")
 
 

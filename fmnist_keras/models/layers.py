@@ -38,9 +38,14 @@ def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=
         if padding:
             x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
         keras_padding = "valid"
-    return layers.Conv2D(filters, kernel_size, strides=strides, padding=keras_padding,
-                         use_bias=use_bias, kernel_initializer=conv_initializer(),
-                         name=name)(x)
+    return conv2d_layer(filters, kernel_size, strides, keras_padding, use_bias, name)(x)
+
+
+def conv2d_layer(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None):
+    """Keras' Conv2D with PyTorch's default initialisation: the layer itself, for a
+    caller that applies one convolution more than once (weights shared)."""
+    return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
+                         use_bias=use_bias, kernel_initializer=conv_initializer(), name=name)
 
 
 @keras.saving.register_keras_serializable(package="fmnist_keras")

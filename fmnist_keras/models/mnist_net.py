@@ -16,7 +16,7 @@ import keras
 from keras import layers
 
 from fmnist_keras.models.layers import batch_norm as batch_norm_layer
-from fmnist_keras.models.layers import check_positive_ints, conv, conv_initializer
+from fmnist_keras.models.layers import check_positive_ints, conv, conv2d_layer, conv_initializer
 from fmnist_keras.models.registry import register_family, register_presets
 
 DEFAULT_CHANNELS = (8, 16, 8, 12, 12, 16, 16)
@@ -33,8 +33,7 @@ def conv_layer(filters, kernel_size, padding, separable, name):
             filters, kernel_size, padding=keras_padding, use_bias=False,
             depthwise_initializer=conv_initializer(),
             pointwise_initializer=conv_initializer(), name=name)
-    return layers.Conv2D(filters, kernel_size, padding=keras_padding, use_bias=False,
-                         kernel_initializer=conv_initializer(), name=name)
+    return conv2d_layer(filters, kernel_size, padding=keras_padding, name=name)
 
 
 def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, separable=False,
