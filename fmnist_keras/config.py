@@ -83,6 +83,10 @@ class TrainConfig:
                                   "selection (0: none)", minimum=0)
     max_train_samples: int | None = _field(None, "data", "train on this many images (none: all)",
                                            kind=int, minimum=1)
+    normalise_with: str | None = _field(None, "data", "standardise the images with this "
+                                        "dataset's mean and std (none: their own; the goal "
+                                        "notes' code used mnist's on fashion_mnist)",
+                                        kind=str, choices=tuple(DATASETS))
     # augmentation
     augment: tuple = _field((), "augmentation", "comma list of "
                             + ",".join(AUGMENTATIONS) + ", or none", kind=str,

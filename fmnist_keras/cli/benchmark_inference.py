@@ -54,9 +54,10 @@ def main(argv=None):
     if args.threads:
         return write_json(args.json, argv, load_test(args.model, args.threads, args.runs))
     with one_line_errors():
-        keras_model, run_dataset = load_trained(args.keras_model) if args.keras_model \
+        keras_model, run_info = load_trained(args.keras_model) if args.keras_model \
             else (None, None)
-        dataset = args.dataset or run_dataset or exported_dataset(args.model) or "fashion_mnist"
+        dataset = args.dataset or (run_info and run_info.name) or exported_dataset(args.model) \
+            or "fashion_mnist"
         splits = load_splits(dataset, data_dir=args.data_dir, source=args.data_source) \
             if args.int8 or args.accuracy else None
         rows = benchmark_serving(

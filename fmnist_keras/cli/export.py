@@ -22,7 +22,8 @@ def build_parser():
     parser.add_argument("--name", required=True, help="model name in TF Serving")
     parser.add_argument("--version", type=int, help="default: the next free version")
     parser.add_argument("--dataset", choices=sorted(DATASETS),
-                        help="normalisation and class names (default: the run's dataset)")
+                        help="normalisation and class names (default: the run's dataset and "
+                        "normalisation)")
     parser.add_argument("--base-dir", type=Path, default=Path("saved_models"))
     parser.add_argument("--tflite", choices=TFLITE_FORMATS, action="append", default=[],
                         help="also write saved_models/NAME/VERSION.FORMAT.tflite (int8: "
@@ -36,12 +37,12 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     with one_line_errors():
-        model, run_dataset = load_trained(args.source, args.checkpoint)
-        dataset = args.dataset or run_dataset
-        if dataset is None:
+        model, info = load_trained(args.source, args.checkpoint)
+        if args.dataset:
+            info = dataset_info(args.dataset)
+        if info is None:
             raise ValueError(f"{args.source} is a .keras file; say which dataset it was "
                              "trained on with --dataset.")
-        info = dataset_info(dataset)
         target = export_for_serving(model, info, args.name, args.base_dir, args.version,
                                     args.test_time_flip)
         written = [target, write_models_config(args.base_dir)]

@@ -66,6 +66,16 @@ class DatasetInfo:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def standardised_as(self, name: str | None) -> DatasetInfo:
+        """This dataset with the mean and std of dataset ``name`` (None: its own).
+
+        The goal notes' code standardised Fashion-MNIST with MNIST's statistics; a
+        reproduction of their recipes can do the same (``normalise_with: mnist``)."""
+        if name is None:
+            return self
+        other = dataset_info(name)
+        return dataclasses.replace(self, mean=other.mean, std=other.std)
+
 
 DATASETS = {
     "fashion_mnist": DatasetInfo(
@@ -345,7 +355,8 @@ def run_indices(split_size: int, validation_size: int, seed: int,
 def load_splits(name: str = "fashion_mnist", split: str = "standard",
                 validation_size: int = 5000, seed: int = 0, data_dir=None,
                 max_train_samples: int | None = None,
-                download: bool = True, source: str = "idx") -> DataSplits:
+                download: bool = True, source: str = "idx",
+                normalise_with: str | None = None) -> DataSplits:
     """Loads a dataset, applies a split and carves a seeded validation hold-out.
 
     Args:
@@ -353,6 +364,8 @@ def load_splits(name: str = "fashion_mnist", split: str = "standard",
             for quick runs and tests.
         source: ``idx`` (the IDX files, found as the module docstring says) or
             ``tfds`` (tensorflow-datasets; same arrays).
+        normalise_with: the dataset whose mean and std ``info`` carries, which every
+            pipeline and export standardises with (None: ``name``'s own).
     """
     if source not in SOURCES:
         raise ValueError(f"Unknown data source {source!r}; known: {', '.join(SOURCES)}.")
@@ -361,7 +374,7 @@ def load_splits(name: str = "fashion_mnist", split: str = "standard",
     (x_train, y_train), (x_test, y_test) = apply_split(arrays, split)
     train_idx, val_idx = run_indices(len(x_train), validation_size, seed, max_train_samples)
     return DataSplits(
-        info=dataset_info(name),
+        info=dataset_info(name).standardised_as(normalise_with),
         x_train=x_train[train_idx], y_train=y_train[train_idx],
         x_val=x_train[val_idx], y_val=y_train[val_idx],
         x_test=x_test, y_test=y_test,

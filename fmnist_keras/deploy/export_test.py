@@ -170,3 +170,28 @@ def test_an_export_killed_midway_leaves_no_version_for_tf_serving(trained, tmp_p
     exported = export_for_serving(model, INFO, "m", base_dir=tmp_path)
     assert exported.name == "1" and (exported / "saved_model.pb").stat().st_size > 1000
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["1"]      # the partial is gone
+
+
+def test_a_run_exports_with_the_statistics_it_trained_with(tmp_path, data_dir, tiny_config):
+    from fmnist_keras.cli import export
+    from fmnist_keras.data.pipeline import Normalization
+    from fmnist_keras.train import engine
+    from fmnist_keras.train.rundir import RunDir
+
+    config = tiny_config(normalise_with="fashion_mnist")   # an MNIST run, other statistics
+    engine.train(config, tmp_path / "run", data_dir=data_dir, verbose=False)
+    splits, datasets = engine.datasets_for(config, data_dir)
+    images, _ = next(iter(datasets["val"]))
+    fashion = DATASETS["fashion_mnist"]
+    np.testing.assert_allclose(images.numpy()[..., 0],
+                               (splits.x_val[:len(images)] / 255 - fashion.mean) / fashion.std,
+                               atol=1e-6)
+    export.main([str(tmp_path / "run"), "--name", "m", "--base-dir", str(tmp_path / "models")])
+    serve = tf.saved_model.load(str(tmp_path / "models" / "m" / "1")).signatures["serving_default"]
+    raw = splits.x_test[:8]
+    model = RunDir(tmp_path / "run").load_model()
+    expected = tf.nn.softmax(model(Normalization(fashion.mean, fashion.std)(raw[..., None]),
+                                   training=False)).numpy()
+    np.testing.assert_allclose(serve(images=tf.constant(raw))["probabilities"], expected,
+                               atol=1e-5)
+    assert serve(images=tf.constant(raw))["class_name"].numpy()[0].decode().isdigit()

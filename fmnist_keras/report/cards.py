@@ -48,7 +48,8 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     config, results, history = run.read_config(), run.results(), run.history()
     model = run.load_model(checkpoint)
     splits = load_splits(config["dataset"], config["split"], config["validation_size"],
-                         config["seed"], data_dir)
+                         config["seed"], data_dir,
+                         normalise_with=config.get("normalise_with"))
     test = make_dataset(splits.x_test, splits.y_test, splits.info, 500)
     predictions = model.predict(test, verbose=0).argmax(axis=1)
     matrix = count_confusions(splits.y_test, predictions, splits.info.num_classes)

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 import yaml
 
-from fmnist_keras.data.sources import holdout_indices
+from fmnist_keras.data.sources import DATASETS, holdout_indices
 from fmnist_keras.train import engine
 from fmnist_keras.train.distill import (
     TeacherError,
@@ -59,9 +59,9 @@ def fake_run(path, **config):
     return path
 
 
-def splits_holding_out(validation_size, seed, size=60000):
+def splits_holding_out(validation_size, seed, size=60000, info=DATASETS["mnist"]):
     return SimpleNamespace(val_indices=holdout_indices(size, validation_size, seed)[1],
-                           split_size=size)
+                           split_size=size, info=info)
 
 
 def test_a_teacher_that_trained_on_the_hold_out_is_refused(tmp_path):
@@ -83,6 +83,10 @@ def test_teachers_of_other_data_or_unfinished_runs_are_refused(tmp_path):
         load_teacher(teacher, "mnist", "standard", splits_holding_out(0, seed=0))
     with pytest.raises(TeacherError, match="the directory of a finished run"):
         load_teacher(tmp_path / "missing", "mnist", "standard", splits_holding_out(0, seed=0))
+    # Same data, other statistics: its probabilities of this run's images would be wrong.
+    standardised_elsewhere = fake_run(tmp_path / "other_statistics", normalise_with="fashion_mnist")
+    with pytest.raises(TeacherError, match="another dataset's statistics .*--normalise-with"):
+        load_teacher(standardised_elsewhere, "mnist", "standard", splits_holding_out(0, seed=0))
 
 
 def test_a_distilled_run_trains_on_targets_and_scores_labels(tmp_path, data_dir, tiny_config):

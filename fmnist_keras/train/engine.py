@@ -150,7 +150,8 @@ def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
         TeacherError: for a teacher of other data, or one that trained on held-out images.
     """
     splits = load_splits(config.dataset, config.split, config.validation_size,
-                         config.seed, data_dir, config.max_train_samples, source=data_source)
+                         config.seed, data_dir, config.max_train_samples, source=data_source,
+                         normalise_with=config.normalise_with)
 
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 

@@ -27,9 +27,9 @@ import keras
 import pandas as pd
 import yaml
 
-# Registering the custom objects a saved run may name: layers, loss, schedules.
-from fmnist_keras import models  # noqa: F401
-from fmnist_keras.train import losses, schedules  # noqa: F401
+from fmnist_keras import models  # noqa: F401 (registers the layers a saved run names)
+from fmnist_keras.data.sources import DatasetInfo, dataset_info
+from fmnist_keras.train import losses, schedules  # noqa: F401 (its loss and schedules)
 
 CHECKPOINTS = ("best", "last")
 
@@ -175,8 +175,11 @@ class RunDir:
             raise RunDirectoryError(f"{self.path} has no config.yaml; is it a run directory?")
         return yaml.safe_load(self.config_path.read_text())
 
-    def dataset(self) -> str:
-        return self.read_config().get("dataset", "fashion_mnist")
+    def dataset_info(self) -> DatasetInfo:
+        """The run's dataset with the statistics its images were standardised with."""
+        config = self.read_config()
+        return dataset_info(config.get("dataset", "fashion_mnist")).standardised_as(
+            config.get("normalise_with"))
 
     def history(self) -> pd.DataFrame:
         if not self.history_path.exists():
@@ -209,12 +212,13 @@ def load_checkpoint(path, compile: bool = False):
 
 
 def load_trained(source, checkpoint: str = "best"):
-    """A Keras model and its dataset name from a run directory (its ``best.keras`` or
-    ``last.keras``, and ``config.yaml``), or from a ``.keras`` file (dataset None)."""
+    """A Keras model and its `DatasetInfo` (the run's normalisation) from a run
+    directory (its ``best.keras`` or ``last.keras``, and ``config.yaml``), or from a
+    ``.keras`` file (info None)."""
     source = Path(source)
     if source.is_dir():
         run = RunDir(source)
-        return run.load_model(checkpoint), run.dataset()
+        return run.load_model(checkpoint), run.dataset_info()
     if source.suffix != ".keras" or not source.exists():
         raise FileNotFoundError(f"{source}: expected a run directory or an existing .keras file.")
     return load_checkpoint(source), None

@@ -30,7 +30,7 @@ def test_missing_files_are_named(tmp_path):
 def test_prepare_writes_the_config_and_resumes_only_the_same_one(tmp_path, tiny_config):
     run = RunDir(tmp_path / "run")
     assert run.prepare(tiny_config()) is False
-    assert run.read_config()["arch"] == "mnist_net" and run.dataset() == "mnist"
+    assert run.read_config()["arch"] == "mnist_net" and run.dataset_info().name == "mnist"
     assert run.prepare(tiny_config()) is True
     with pytest.raises(RunDirectoryError, match="differs in \\['epochs'\\]"):
         run.prepare(tiny_config(epochs=2))
