@@ -67,4 +67,4 @@ def test_two_workers_train_in_sync(tmp_path):
     for key in keys:
         np.testing.assert_array_equal(chief.get_tensor(key), worker.get_tensor(key), err_msg=key)
     run = RunDir(run_dir)       # a run directory like any other: export finds its dataset
-    assert run.dataset() == "mnist" and run.read_config()["recipe"] == "mnist_final"
+    assert run.dataset_info().name == "mnist" and run.read_config()["recipe"] == "mnist_final"
