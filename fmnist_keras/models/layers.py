@@ -4,9 +4,13 @@ Shake-Shake layer.
 The spec's numerics live here once: convolutions without bias and He-normal
 (fan_out) kernels, symmetric padding for strided convolutions, BN with PyTorch's
 momentum 0.9 and epsilon 1e-5, a dense head initialised like ``torch.nn.Linear``.
+``initialisation="torch"`` gives a layer PyTorch's own defaults instead, for nets whose
+reference code left them in place.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -14,6 +18,7 @@ from keras import layers
 
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+INITIALISATIONS = ("spec", "torch")
 
 
 def conv_initializer():
@@ -21,7 +26,23 @@ def conv_initializer():
     return keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
 
 
-def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=None):
+def torch_initializers(fan_in: int) -> dict:
+    """PyTorch's defaults for ``nn.Conv2d`` and ``nn.Linear`` (``kaiming_uniform_`` with
+    ``a=sqrt(5)``): kernel and bias both Uniform(+-1/sqrt(fan_in))."""
+    bound = 1.0 / math.sqrt(fan_in)
+    return {"kernel_initializer": keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in",
+                                                                     "uniform"),
+            "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
+
+
+def check_initialisation(initialisation: str) -> None:
+    if initialisation not in INITIALISATIONS:
+        raise ValueError(f"initialisation={initialisation!r} is not known; pass one of "
+                         f"{', '.join(INITIALISATIONS)} (--model-arg initialisation=torch).")
+
+
+def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=None,
+         initialisation="spec"):
     """A 2-D convolution with PyTorch's explicit, symmetric zero padding.
 
     Args:
@@ -29,7 +50,10 @@ def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=
             at stride 1). Stride-1 "same" convolutions use Keras' ``same`` (identical
             there); any other padding is an explicit ``ZeroPadding2D`` so that strided
             convolutions sample the grid the way the references do.
+        initialisation: ``spec`` (He-normal on the fan-out, zero bias) or ``torch``
+            (`torch_initializers`).
     """
+    check_initialisation(initialisation)
     if padding is None:
         padding = kernel_size // 2
     if strides == 1 and 2 * padding == kernel_size - 1:
@@ -38,14 +62,20 @@ def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=
         if padding:
             x = layers.ZeroPadding2D(padding, name=f"{name}_pad")(x)
         keras_padding = "valid"
-    return conv2d_layer(filters, kernel_size, strides, keras_padding, use_bias, name)(x)
+    initializers = torch_initializers(x.shape[-1] * kernel_size ** 2) \
+        if initialisation == "torch" else {}
+    return conv2d_layer(filters, kernel_size, strides, keras_padding, use_bias, name,
+                        **initializers)(x)
 
 
-def conv2d_layer(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None):
-    """Keras' Conv2D with PyTorch's default initialisation: the layer itself, for a
-    caller that applies one convolution more than once (weights shared)."""
+def conv2d_layer(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None,
+                 **initializers):
+    """Keras' Conv2D with the spec's initialisation (``initializers`` override it): the
+    layer itself, for a caller that applies one convolution more than once (weights
+    shared)."""
+    initializers = {"kernel_initializer": conv_initializer(), **initializers}
     return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                         use_bias=use_bias, kernel_initializer=conv_initializer(), name=name)
+                         use_bias=use_bias, name=name, **initializers)
 
 
 @keras.saving.register_keras_serializable(package="fmnist_keras")
@@ -104,9 +134,13 @@ def dense_initializer():
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 
-def dense(x, units, name):
-    return layers.Dense(units, kernel_initializer=dense_initializer(),
-                        bias_initializer="zeros", name=name)(x)
+def dense(x, units, name, initialisation="spec"):
+    """A dense layer: ``torch.nn.Linear``'s kernel rule and a zero bias (``spec``), or
+    its bias rule too (``torch``)."""
+    check_initialisation(initialisation)
+    initializers = torch_initializers(x.shape[-1]) if initialisation == "torch" else {
+        "kernel_initializer": dense_initializer(), "bias_initializer": "zeros"}
+    return layers.Dense(units, name=name, **initializers)(x)
 
 
 def classifier_head(x, num_classes, pre_activation=False):

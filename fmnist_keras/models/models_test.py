@@ -40,6 +40,23 @@ def test_toy_cnn_storage_is_the_notes_figure():
     assert parameter_counts(build_model("toy_cnn")).storage_mb == pytest.approx(2.75, abs=0.005)
 
 
+def test_torch_initialisation_draws_kernels_and_biases_within_pytorchs_bounds():
+    spec, torch_like = build_model("toy_cnn"), build_model("toy_cnn", initialisation="torch")
+    assert parameter_counts(torch_like).trainable == SPEC_TRAINABLE["toy_cnn"]
+    for name, fan_in in (("stage2_conv1", 32 * 9), ("fc1", 128 * 3 * 3), ("logits", 512)):
+        bound = 1 / np.sqrt(fan_in)   # kaiming_uniform_(a=sqrt(5)) and the bias rule
+        kernel, bias = torch_like.get_layer(name).get_weights()
+        assert 0.99 * bound < np.abs(kernel).max() <= bound
+        assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)
+        assert np.abs(bias).max() <= bound and bias.std() > bound / 4
+        assert not spec.get_layer(name).get_weights()[1].any()   # the spec's biases are zero
+    spec_kernel = spec.get_layer("stage2_conv1").get_weights()[0]
+    assert spec_kernel.std() == pytest.approx(np.sqrt(2 / (9 * 64)), rel=0.05)  # He, fan-out
+    with pytest.raises(ValueError, match="initialisation='pytorch' is not known; pass one of "
+                                         "spec, torch"):
+        build_model("toy_cnn", initialisation="pytorch")
+
+
 def test_unknown_name_lists_known_ones():
     with pytest.raises(ValueError, match="known architectures: densenet_bc100_k12, dpn28_10"):
         build_model("resnet50")
