@@ -8,9 +8,13 @@ import pytest
 import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
+from fmnist_keras.cli import export
+from fmnist_keras.data.pipeline import Normalization
 from fmnist_keras.data.sources import DATASETS, load_splits
 from fmnist_keras.deploy.export import export_for_serving, write_models_config
 from fmnist_keras.models import build_model
+from fmnist_keras.train import engine
+from fmnist_keras.train.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[2]
 INFO = DATASETS["fashion_mnist"]
@@ -173,11 +177,6 @@ def test_an_export_killed_midway_leaves_no_version_for_tf_serving(trained, tmp_p
 
 
 def test_a_run_exports_with_the_statistics_it_trained_with(tmp_path, data_dir, tiny_config):
-    from fmnist_keras.cli import export
-    from fmnist_keras.data.pipeline import Normalization
-    from fmnist_keras.train import engine
-    from fmnist_keras.train.rundir import RunDir
-
     config = tiny_config(normalise_with="fashion_mnist")   # an MNIST run, other statistics
     engine.train(config, tmp_path / "run", data_dir=data_dir, verbose=False)
     splits, datasets = engine.datasets_for(config, data_dir)
