@@ -186,7 +186,7 @@ def test_tfds_refuses_files_that_fail_its_checksums_in_one_line(data_dir, tmp_pa
 def test_another_datasets_statistics_replace_only_the_statistics(data_dir):
     fashion = data.dataset_info("fashion_mnist")
     standardised = data.load_splits("fashion_mnist", data_dir=data_dir, max_train_samples=8,
-                               normalise_with="mnist").info
+                                    normalise_with="mnist").info
     assert (standardised.mean, standardised.std) == (0.1307, 0.3081)
     assert standardised.class_names == fashion.class_names and standardised.name == fashion.name
     assert fashion.standardised_as(None) is fashion and fashion.mean == 0.2860

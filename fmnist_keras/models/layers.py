@@ -30,8 +30,7 @@ def torch_initializers(fan_in: int) -> dict:
     """PyTorch's defaults for ``nn.Conv2d`` and ``nn.Linear`` (``kaiming_uniform_`` with
     ``a=sqrt(5)``): kernel and bias both Uniform(+-1/sqrt(fan_in))."""
     bound = 1.0 / math.sqrt(fan_in)
-    return {"kernel_initializer": keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in",
-                                                                     "uniform"),
+    return {"kernel_initializer": dense_initializer(),
             "bias_initializer": keras.initializers.RandomUniform(-bound, bound)}
 
 
@@ -130,7 +129,8 @@ def bn_relu(x, name):
 
 
 def dense_initializer():
-    """Uniform(+-1/sqrt(fan_in)), as ``torch.nn.Linear``'s default weight init."""
+    """Uniform(+-1/sqrt(fan_in)), as ``torch.nn.Linear``'s (and ``nn.Conv2d``'s) default
+    weight init."""
     return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform")
 
 

@@ -41,8 +41,7 @@ def load_teacher(path, dataset: str, split: str, splits: DataSplits):
     if (config["dataset"], config["split"]) != (dataset, split):
         _refuse(path, f"it trained on {config['dataset']} ({config['split']} split), this "
                 f"run on {dataset} ({split} split)")
-    teacher_info = run.dataset_info()
-    if (teacher_info.mean, teacher_info.std) != (splits.info.mean, splits.info.std):
+    if run.dataset_info() != splits.info:   # same dataset (above), other statistics
         _refuse(path, "it standardised its images with another dataset's statistics "
                 f"(normalise_with {config.get('normalise_with')}); use a teacher with "
                 "this run's --normalise-with")
