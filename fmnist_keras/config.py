@@ -92,8 +92,12 @@ class TrainConfig:
                             + ",".join(AUGMENTATIONS) + ", or none", kind=str,
                             choices=AUGMENTATIONS)
     crop_padding: int = _field(4, "augmentation", "crop: pixels of zero padding", minimum=0)
-    rotation_degrees: float = _field(7.0, "augmentation", "rotate: up to this many degrees",
-                                     minimum=0.0, maximum=180.0)
+    rotation_degrees: float = _field(7.0, "augmentation", "rotate, affine: up to this many "
+                                     "degrees", minimum=0.0, maximum=180.0)
+    affine_scale: float = _field(0.1, "augmentation", "affine: scale by 1 +- up to this",
+                                 minimum=0.0, below=1.0)
+    affine_translate: float = _field(0.05, "augmentation", "affine: shift by up to this "
+                                     "fraction of the image size", minimum=0.0, maximum=0.5)
     cutout_size: int = _field(16, "augmentation", "cutout: side of the square", minimum=1)
     cutout_probability: float = _field(1.0, "augmentation", "cutout: chance per image",
                                        minimum=0.0, maximum=1.0)
@@ -223,6 +227,7 @@ class TrainConfig:
         return {"crop_padding": self.crop_padding, "cutout_size": self.cutout_size,
                 "cutout_probability": self.cutout_probability,
                 "cutout_inside": self.cutout_inside, "rotation_degrees": self.rotation_degrees,
+                "affine_scale": self.affine_scale, "affine_translate": self.affine_translate,
                 "erase_probability": self.erase_probability, "erase_area": self.erase_area,
                 "erase_aspect": self.erase_aspect, "alternate_flip": self.alternate_flip}
 

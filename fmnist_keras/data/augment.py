@@ -1,4 +1,4 @@
-"""Augmentation layers: crop, Cutout, random erasing (and Keras' rotation and flip).
+"""Augmentation layers: rotation and affine, crop, flip, Cutout, random erasing.
 
 Every layer works on a whole batch at once with a per-image random draw, so the
 pipeline (`fmnist_keras.data.pipeline`) batches first and augments second: one
@@ -7,7 +7,7 @@ Keras layers: they run inside ``tf.data`` and, where wanted, inside a model (the
 identities at inference).
 
 Order in a training pipeline, as in the references' torchvision transforms:
-rotation, crop and flip on raw 0..255 pixels (zero padding is black), then normalisation,
+rotation (or affine), crop and flip on raw 0..255 pixels (zero padding is black), then normalisation,
 then Cutout and random erasing with fill 0 (the mean after normalisation).
 """
 
@@ -18,7 +18,7 @@ import math
 import keras
 import tensorflow as tf
 
-AUGMENTATIONS = ("rotate", "crop", "flip", "cutout", "erase")
+AUGMENTATIONS = ("rotate", "affine", "crop", "flip", "cutout", "erase")
 
 
 class UniformDraws:
@@ -92,31 +92,46 @@ def alternating_flip(images, indices, epoch, seed: int, num_images: int):
     return tf.where(flip[:, None, None, None], images[:, :, ::-1], images)
 
 
-class RandomRotation(_RandomBatchLayer):
+class RandomAffine(_RandomBatchLayer):
     """Rotates each image about its centre by an angle drawn uniformly from
-    [-degrees, degrees], bilinear, zero outside (torchvision's ``RandomRotation``)."""
+    [-degrees, degrees], and, where asked, scales it by a factor drawn from
+    [1 - scale, 1 + scale] and shifts it by up to ``translate`` times its size in each
+    direction; one bilinear resampling, zero outside (torchvision's ``RandomRotation``
+    and ``RandomAffine``, whose shifts are whole pixels where these are not).
 
-    def __init__(self, degrees=7.0, seed=None, **kwargs):
+    With ``scale`` and ``translate`` zero nothing more is drawn and the transform is
+    the rotation's alone, bit for bit: a rotation-only recipe augments as it always did.
+    """
+
+    def __init__(self, degrees=7.0, scale=0.0, translate=0.0, seed=None, **kwargs):
         super().__init__(seed=seed, **kwargs)
-        self.degrees = degrees
+        self.degrees, self.scale, self.translate = degrees, scale, translate
 
     def augment(self, images, draw):
         batch = tf.shape(images)[0]
         height, width = images.shape[1], images.shape[2]
         angle = draw((batch,), -self.degrees, self.degrees) * (math.pi / 180.0)
         cos, sin = tf.cos(angle), tf.sin(angle)
+        if self.scale:
+            factor = draw((batch,), 1.0 - self.scale, 1.0 + self.scale)
+            cos, sin = cos / factor, sin / factor
         centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
-        # Output pixel (x, y) samples input (x', y') = R(angle) (x - c) + c.
+        source_x, source_y = centre_x, centre_y
+        if self.translate:
+            source_x = centre_x + draw((batch,), -self.translate, self.translate) * width
+            source_y = centre_y + draw((batch,), -self.translate, self.translate) * height
+        # Output pixel (x, y) samples input (x', y') = R(angle) / factor (x - c - t) + c.
         zeros = tf.zeros_like(cos)
-        transforms = tf.stack([cos, -sin, centre_x - cos * centre_x + sin * centre_y,
-                               sin, cos, centre_y - sin * centre_x - cos * centre_y,
+        transforms = tf.stack([cos, -sin, centre_x - cos * source_x + sin * source_y,
+                               sin, cos, centre_y - sin * source_x - cos * source_y,
                                zeros, zeros], axis=1)
         return tf.raw_ops.ImageProjectiveTransformV3(
             images=images, transforms=transforms, output_shape=[height, width],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
 
     def get_config(self):
-        return {**super().get_config(), "degrees": self.degrees}
+        return {**super().get_config(), "degrees": self.degrees, "scale": self.scale,
+                "translate": self.translate}
 
 
 class RandomCropWithPadding(_RandomBatchLayer):
@@ -228,13 +243,16 @@ def parse_augmentations(spec) -> tuple[str, ...]:
     unknown = [name for name in names if name not in AUGMENTATIONS]
     if unknown:
         raise ValueError(f"Unknown augmentation(s) {unknown}; known: {', '.join(AUGMENTATIONS)}.")
+    if {"rotate", "affine"} <= set(names):
+        raise ValueError("rotate and affine both rotate (affine also scales and shifts); "
+                         "name one of them.")
     return names
 
 
 def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
                     cutout_probability=1.0, cutout_inside=False, rotation_degrees=7.0,
-                    erase_probability=0.5, erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3),
-                    alternate_flip=False):
+                    affine_scale=0.1, affine_translate=0.05, erase_probability=0.5,
+                    erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3), alternate_flip=False):
     """Returns two callables ``(before_norm, after_norm)`` for the named augmentations.
 
     Layers apply in the fixed order of `AUGMENTATIONS` whatever order they were named in.
@@ -244,7 +262,9 @@ def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
     names = parse_augmentations(augment)
     before, after = [], []
     if "rotate" in names:
-        before.append(RandomRotation(rotation_degrees, seed=seed))
+        before.append(RandomAffine(rotation_degrees, seed=seed))
+    if "affine" in names:
+        before.append(RandomAffine(rotation_degrees, affine_scale, affine_translate, seed=seed))
     if "crop" in names:
         before.append(RandomCropWithPadding(crop_padding, seed=seed + 1))
     if "flip" in names and not alternate_flip:

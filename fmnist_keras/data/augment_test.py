@@ -52,8 +52,57 @@ def test_random_erasing_area_bounds():
 
 
 def test_unknown_augmentation_is_refused():
-    with pytest.raises(ValueError, match="known: rotate, crop, flip, cutout, erase"):
+    with pytest.raises(ValueError, match="known: rotate, affine, crop, flip, cutout, erase"):
         augment.parse_augmentations("crop,mixup")
+    with pytest.raises(ValueError, match="name one of them"):
+        augment.parse_augmentations("rotate,affine")
+
+
+def _moments(images):
+    """Each image's centre of mass (y, x) and mean squared distance from it."""
+    images = np.asarray(images)[..., 0]
+    ys, xs = np.mgrid[:images.shape[1], :images.shape[2]]
+    mass = images.sum(axis=(1, 2))
+    cy = (images * ys).sum(axis=(1, 2)) / mass
+    cx = (images * xs).sum(axis=(1, 2)) / mass
+    spread = (images * ((ys - cy[:, None, None]) ** 2 + (xs - cx[:, None, None]) ** 2)
+              ).sum(axis=(1, 2)) / mass
+    return cy, cx, spread
+
+
+BLOB = tf.constant(np.broadcast_to(np.exp(-((np.mgrid[:28, :28] - 13.5) ** 2).sum(0) / 8.0),
+                                   (64, 28, 28))[..., None], tf.float32)
+
+
+def test_affine_shifts_each_image_by_at_most_its_range():
+    out = augment.RandomAffine(degrees=0, translate=0.1, seed=4)(BLOB, training=True)
+    cy, cx, spread = _moments(out)
+    shifts = np.stack([cy - 13.5, cx - 13.5])
+    assert np.abs(shifts).max() <= 0.1 * 28 + 1e-3
+    assert np.abs(shifts).max() > 0.05 * 28          # the range is used
+    assert len(np.unique(np.round(shifts, 3), axis=1).T) == 64   # drawn per image
+    # the shape kept, but for bilinear resampling's blur: f (1 - f) <= 1/4 per axis
+    assert (spread >= _moments(BLOB)[2] - 1e-3).all()
+    assert (spread <= _moments(BLOB)[2] + 0.5 + 1e-3).all()
+
+
+def test_affine_scales_each_image_within_its_range():
+    out = augment.RandomAffine(degrees=0, scale=0.2, seed=5)(BLOB, training=True)
+    cy, cx, spread = _moments(out)
+    np.testing.assert_allclose(np.stack([cy, cx]), 13.5, atol=1e-3)   # about the centre
+    factor = np.sqrt(spread / _moments(BLOB)[2])     # resampling's blur adds up to 3%
+    assert factor.min() >= 0.8 - 0.03 and factor.max() <= 1.2 + 0.03
+    assert factor.max() - factor.min() > 0.2
+
+
+def test_affine_without_scale_or_shift_is_the_rotation_bit_for_bit():
+    images = tf.random.stateless_uniform((16, 28, 28, 1), (1, 2), 0, 255)
+    seed = tf.constant([3, 4], tf.int64)
+    rotate, _ = augment.build_augmenter("rotate", seed=1)
+    affine, _ = augment.build_augmenter("affine", seed=1, affine_scale=0, affine_translate=0)
+    np.testing.assert_array_equal(rotate[0](images, seed=seed), affine[0](images, seed=seed))
+    scaled, _ = augment.build_augmenter("affine", seed=1)
+    assert not np.array_equal(rotate[0](images, seed=seed), scaled[0](images, seed=seed))
 
 
 def _first_batch(seed, splits):

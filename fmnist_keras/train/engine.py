@@ -42,8 +42,12 @@ from fmnist_keras.train.rundir import RunDir, load_checkpoint
 from fmnist_keras.train.schedules import build_schedule
 
 
-def configure_runtime(config: TrainConfig) -> dict:
+def configure_runtime(config: TrainConfig, pinned_precision: bool | None = None) -> dict:
     """Seeds every generator and sets the dtype policy; call before building models.
+
+    Args:
+        pinned_precision: the precision a resumed run started with, which wins over
+            the config's ``auto`` (`RunDir.pinned_precision`).
 
     Returns:
         The settings resolved for this machine (``mixed_precision: auto``) and the
@@ -52,7 +56,8 @@ def configure_runtime(config: TrainConfig) -> dict:
     keras.utils.set_random_seed(config.seed)
     if config.deterministic:
         tf.config.experimental.enable_op_determinism()
-    mixed = resolve_mixed_precision(config.mixed_precision)
+    mixed = resolve_mixed_precision(config.mixed_precision) if pinned_precision is None \
+        else pinned_precision
     keras.mixed_precision.set_global_policy("mixed_bfloat16" if mixed else "float32")
     return {"mixed_precision": mixed, "device": device_description()}
 
@@ -185,8 +190,8 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     """Trains, selects on validation, tests once, and records the run in ``run_dir``.
 
     Starting again after an interruption resumes from the last finished epoch with the
-    optimiser state and schedule position of that epoch. Nothing is written outside
-    ``run_dir``.
+    optimiser state and schedule position of that epoch, and, on whatever machine, in
+    the precision the run started with. Nothing is written outside ``run_dir``.
 
     Returns:
         The run's results (also in ``run_dir/results.json``).
@@ -196,7 +201,7 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
                          f"--distribute {distribute} (Keras 3.15); pass "
                          "--steps-per-execution 1.")
     run = RunDir(run_dir)
-    resolved = configure_runtime(config)
+    resolved = configure_runtime(config, None if overwrite else run.pinned_precision())
     # Before the run directory is made, so that a refused teacher leaves nothing behind.
     splits, datasets = datasets_for(config, data_dir, data_source)
     resuming = run.prepare(config, overwrite)
@@ -206,7 +211,9 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         model = build_and_compile(config, splits.info.num_classes, steps_per_epoch,
                                   whitening_images(splits))
 
-    best_so_far = run.trim_history(run.restored_epoch()) if resuming else None
+    epochs_done = run.restored_epoch() if resuming else 0
+    best_so_far = run.trim_history(epochs_done) if resuming else None
+    run.record_start(resolved, epochs_done)
     monitor = "val_accuracy" if datasets["val"] is not None else "accuracy"
     callbacks = [
         ReseedEachEpoch(config.seed, datasets["epoch"]),
@@ -258,7 +265,8 @@ def finish_run(config, run: RunDir, splits, datasets, resolved: dict, replicas=1
         "train_examples": len(splits.x_train),
         "replicas": replicas,
         "run_dir": str(run.path),
-        "resolved": resolved,
+        # A run resumed elsewhere names every machine it trained on.
+        "resolved": {**resolved, "device": run.devices() or resolved["device"]},
     }
     if config.ema_momentum and datasets["val"] is not None:
         # The hold-out score of the averaged weights (the per-epoch ones are the raw).

@@ -40,6 +40,37 @@ def test_auto_is_saved_as_auto_and_resolved_in_results(tmp_path, data_dir, tiny_
     assert run.results()["resolved"]["mixed_precision"] is bfloat16_is_native()
 
 
+def test_a_run_resumed_on_another_machine_keeps_its_precision(tmp_path, data_dir,
+                                                              tiny_config, monkeypatch):
+    """Started where ``auto`` means float32 and resumed where it means bfloat16, a run
+    stays float32 and names both machines; --overwrite starts a new run, unpinned."""
+    class RecordPolicy(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            policies.append(keras.mixed_precision.global_policy().name)
+
+    def on_machine(name, bfloat16):
+        monkeypatch.setattr(engine, "resolve_mixed_precision", lambda setting: bfloat16)
+        monkeypatch.setattr(engine, "device_description", lambda: name)
+
+    config, run, policies = tiny_config(epochs=2, mixed_precision="auto"), RunDir(tmp_path), []
+    on_machine("CPU: first", bfloat16=False)
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(config, run, data_dir=data_dir, extra_callbacks=[InterruptAt(1)],
+                     verbose=False)
+    on_machine("CPU: second", bfloat16=True)
+    engine.train(config, run, data_dir=data_dir, extra_callbacks=[RecordPolicy()],
+                 verbose=False)
+    assert policies == ["float32"]
+    assert run.starts() == [{"epoch": 0, "mixed_precision": False, "device": "CPU: first"},
+                            {"epoch": 1, "mixed_precision": False, "device": "CPU: second"}]
+    assert run.results()["resolved"] == {"mixed_precision": False,
+                                         "device": "CPU: first; CPU: second"}
+    engine.train(config, run, data_dir=data_dir, overwrite=True,
+                 extra_callbacks=[RecordPolicy()], verbose=False)
+    assert policies[-1] == "mixed_bfloat16"
+    assert run.starts() == [{"epoch": 0, "mixed_precision": True, "device": "CPU: second"}]
+
+
 def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, data_dir, tiny_config):
     config = tiny_config(epochs=3, schedule="step", step_size=1, gamma=0.5)
     run = RunDir(tmp_path / "run")

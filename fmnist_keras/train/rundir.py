@@ -3,6 +3,7 @@
 A run directory holds::
 
     config.yaml       the TrainConfig as given (a resume must match it)
+    starts.json       each start and resume: its first epoch, machine and precision
     history.csv       one row per epoch, no gap and no repeat across resumes
     tensorboard/      TensorBoard logs
     backup/           the training state of the last finished epoch (resume)
@@ -58,6 +59,7 @@ class RunDir:
         self.backup_dir = self.path / "backup"
         self.checkpoints_dir = self.path / "checkpoints"   # the multi-worker loop's state
         self.results_path = self.path / "results.json"
+        self.starts_path = self.path / "starts.json"
 
     def __repr__(self):
         return f"RunDir({str(self.path)!r})"
@@ -115,6 +117,28 @@ class RunDir:
         self.path.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         return False
+
+    def starts(self) -> list[dict]:
+        """Each start of the run, first to last: ``{"epoch", "device", "mixed_precision"}``."""
+        return json.loads(self.starts_path.read_text()) if self.starts_path.exists() else []
+
+    def pinned_precision(self) -> bool | None:
+        """The precision the run first started with (None for a new run): a run resumed
+        on another machine keeps it, whatever ``mixed_precision: auto`` would pick there,
+        so that it stays one run."""
+        starts = self.starts()
+        return starts[0]["mixed_precision"] if starts else None
+
+    def record_start(self, resolved: dict, epoch: int) -> None:
+        """Appends a start at ``epoch`` on the machine and precision of ``resolved``."""
+        starts = [*self.starts(), {"epoch": epoch, **resolved}]
+        partial = self.starts_path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(starts, indent=2))
+        os.replace(partial, self.starts_path)
+
+    def devices(self) -> str:
+        """The machines the run trained on, in order of first use, ``"; "``-joined."""
+        return "; ".join(dict.fromkeys(start["device"] for start in self.starts()))
 
     def restored_epoch(self) -> int:
         """The number of finished epochs the backup holds (0 without a backup).
