@@ -129,6 +129,10 @@ class TrainConfig:
     ema_momentum: float = _field(0.0, "optimiser", "evaluate and export an exponential "
                                  "moving average of the weights (the optimiser's use_ema) "
                                  "with this momentum; 0: off", minimum=0.0, below=1.0)
+    ema_bn_batches: int = _field(0, "optimiser", "with --ema-momentum: recompute the "
+                                 "averaged weights' batch-norm statistics over this many "
+                                 "training batches when training ends; 0: keep the raw "
+                                 "weights' (Keras' use_ema)", minimum=0)
     # distillation
     teacher: tuple = _field((), "distillation", "directories of finished runs (comma list) "
                             "whose mean predicted probabilities the model also learns from "
@@ -205,6 +209,8 @@ class TrainConfig:
             _refuse("select", "best", "last when nothing is held out (--validation-size 0)")
         if self.alternate_flip and "flip" not in self.augment:
             _refuse("alternate_flip", True, "flip in --augment")
+        if self.ema_bn_batches and not self.ema_momentum:
+            _refuse("ema_bn_batches", self.ema_bn_batches, "0 without --ema-momentum")
         if self.nesterov and self.optimizer != "sgd":
             _refuse("nesterov", True, "Nesterov momentum with --optimizer sgd only")
         if self.teacher and not self.distill_weight:

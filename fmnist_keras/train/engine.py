@@ -26,6 +26,7 @@ from fmnist_keras.models.initialisation import (
     apply_patch_whitening,
 )
 from fmnist_keras.timing import keras_batch1_latency_ms
+from fmnist_keras.train.averaging import recompute_batch_norm_statistics
 from fmnist_keras.train.callbacks import (
     AtomicBackupAndRestore,
     AtomicModelCheckpoint,
@@ -234,7 +235,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
               callbacks=callbacks, verbose=0, shuffle=False)
     if config.ema_momentum:
         # fit ends by writing the weights' moving average into the model (Keras'
-        # finalize_variable_values); that is the last model.
+        # finalize_variable_values), beside the raw weights' batch-norm statistics
+        # unless they are recomputed; that is the last model.
+        if config.ema_bn_batches:
+            recompute_batch_norm_statistics(model, datasets["train"], config.ema_bn_batches)
         run.save_model(model, "last")
     return finish_run(config, run, splits, datasets, resolved,
                       replicas=strategy.num_replicas_in_sync)

@@ -8,6 +8,7 @@ import pytest
 
 from fmnist_keras.testing import InterruptAt
 from fmnist_keras.train import engine
+from fmnist_keras.train.averaging import batch_norm_layers
 from fmnist_keras.train.callbacks import TrainingDiverged
 from fmnist_keras.train.rundir import RunDir, RunDirectoryError
 
@@ -217,6 +218,17 @@ def test_a_fixed_schedule_evaluates_and_keeps_the_averaged_final_model(tmp_path,
     ema_weights = RunDir(tmp_path / "ema").load_model("last").get_weights()
     raw_weights = RunDir(tmp_path / "raw").load_model("last").get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(ema_weights, raw_weights))
+    # With --ema-bn-batches the same averaged weights get their own BN statistics.
+    engine.train(config.replace(ema_bn_batches=2), tmp_path / "ema_bn", data_dir=data_dir,
+                 verbose=False)
+    model, recomputed = (RunDir(tmp_path / name).load_model("last") for name in ("ema", "ema_bn"))
+    statistics = {v.path for layer in batch_norm_layers(model)
+                  for v in (layer.moving_mean, layer.moving_variance)}
+    for before, after in zip(model.weights, recomputed.weights):
+        if before.path in statistics:
+            assert not np.allclose(before.numpy(), after.numpy())
+        else:
+            np.testing.assert_array_equal(before.numpy(), after.numpy())
 
 
 def test_the_speed_run_techniques_reach_the_compiled_model(tiny_config, data_dir):
