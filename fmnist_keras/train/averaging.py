@@ -11,6 +11,8 @@ average over the batches, with the averaged weights in place.
 
 from __future__ import annotations
 
+import itertools
+
 import keras
 
 
@@ -36,11 +38,8 @@ def recompute_batch_norm_statistics(model, batches, max_batches: int | None = No
     momenta = [layer.momentum for layer in layers]
     count = 0
     try:
-        for batch in batches:
-            if max_batches is not None and count >= max_batches:
-                break
+        for count, batch in enumerate(itertools.islice(batches, max_batches), start=1):
             images = batch[0] if isinstance(batch, (tuple, list)) else batch
-            count += 1
             for layer in layers:
                 layer.momentum = 1.0 - 1.0 / count
             model(images, training=True)
