@@ -122,3 +122,12 @@ def test_the_mnist_frontier_recipes_keep_their_budget_in_keras_count(recipe, bud
 
     config = resolve_config(recipe=recipe)
     assert build_model(config.arch, **config.model_kwargs).count_params() <= budget
+
+
+def test_fmnist_96_fits_ten_megabytes_of_float32_weights():
+    from fmnist_keras.models import build_model
+    from fmnist_keras.models.analysis import parameter_counts
+
+    config = resolve_config(recipe="fmnist_96")
+    counts = parameter_counts(build_model(config.arch, **config.model_kwargs))
+    assert counts.total_storage_mb <= 10.0
