@@ -45,6 +45,7 @@ def test_mirrored_strategy_on_two_logical_cpus(root, tmp_path):
      "steps_per_execution 8 fails under --distribute mirrored (Keras 3.15); pass "),
     (["--arch", "mnist_final", "--lr", "-1"], "lr (--lr) = -1.0 is not accepted; expected "
      "a finite number > 0.0."),
+    (["--arch", "mnist_final", "--stop-after", "0"], "--stop-after 0.0: give minutes > 0"),
 ])
 def test_bad_command_lines_are_one_line_before_any_data(root, tmp_path, args, message):
     result = run_script(root, "train", *args, "--data-dir", str(tmp_path / "nowhere"),

@@ -123,6 +123,9 @@ def build_parser():
                      help="replace an existing run directory instead of refusing")
     run.add_argument("--results-table", type=Path,
                      help="also append the results row to this CSV")
+    run.add_argument("--stop-after", type=float, metavar="MINUTES",
+                     help="pause on the last epoch boundary within MINUTES (a machine "
+                     "held for a fixed time); the same command continues the run")
     run.add_argument("--distribute", choices=DISTRIBUTIONS, default="none",
                      help="tf.distribute strategy; multiworker reads TF_CONFIG and trains "
                      "in a custom loop (fmnist_keras.train.distributed)")
@@ -144,6 +147,9 @@ def main(argv=None):
         parser.error("--cpu-devices needs --distribute mirrored")
     if args.max_steps_per_epoch is not None and args.distribute != "multiworker":
         parser.error("--max-steps-per-epoch needs --distribute multiworker")
+    if args.stop_after is not None and (args.stop_after <= 0 or args.distribute == "multiworker"):
+        parser.error(f"--stop-after {args.stop_after}: give minutes > 0, without "
+                     "--distribute multiworker")
     overrides = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
                  if field.name not in ("arch", "recipe")}
     for name in MAPPING_FLAGS:
@@ -170,7 +176,12 @@ def main(argv=None):
             print(history.to_string(index=False))
             return
         row = train(config, run_dir, data_dir=args.data_dir, overwrite=args.overwrite,
-                    distribute=args.distribute, data_source=args.data_source)
+                    distribute=args.distribute, data_source=args.data_source,
+                    stop_after_minutes=args.stop_after)
+        if row is None:
+            print(f"paused after epoch {len(run_dir.history())} of {config.epochs} "
+                  f"(--stop-after {args.stop_after:g}); the same command continues {run_dir.path}")
+            return
         if args.results_table:
             from fmnist_keras.report.results import append_row
 

@@ -1,5 +1,5 @@
-"""Callbacks a run adds to Keras' own: divergence, epoch extras, atomic checkpoints and
-the one line each epoch prints."""
+"""Callbacks a run adds to Keras' own: divergence, epoch extras, atomic checkpoints, a
+deadline and the one line each epoch prints."""
 
 from __future__ import annotations
 
@@ -176,6 +176,36 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
             os.replace(self.final_dir, self.previous_dir)
         os.replace(self.partial_dir, self.final_dir)
         shutil.rmtree(self.previous_dir, ignore_errors=True)
+
+
+class StopBeforeDeadline(keras.callbacks.Callback):
+    """Stops training at the end of the first epoch after which one more, as long as
+    the longest so far, would end past ``deadline`` (a ``clock()`` time).
+
+    For a machine held for a fixed time: the run stops on an epoch boundary, after the
+    backup and the checkpoints of that epoch are written (Keras reads ``stop_training``
+    once every epoch-end callback has run), and the same command continues it
+    elsewhere, instead of being killed mid-epoch or ending unwritten. At least one epoch
+    trains. ``stopped_after`` is the number of the last finished epoch (None when the
+    run finished first).
+    """
+
+    def __init__(self, deadline: float, clock=time.monotonic):
+        super().__init__()
+        self.deadline, self.clock = deadline, clock
+        self.longest_epoch = 0.0
+        self.stopped_after = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = self.clock()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = self.clock()
+        self.longest_epoch = max(self.longest_epoch, now - self.started)
+        last = epoch + 1 == (self.params or {}).get("epochs")
+        if now + self.longest_epoch > self.deadline and not last:
+            self.model.stop_training = True
+            self.stopped_after = epoch + 1
 
 
 class EpochSummary(keras.callbacks.Callback):

@@ -33,6 +33,7 @@ from fmnist_keras.train.callbacks import (
     EpochExtras,
     EpochSummary,
     ReseedEachEpoch,
+    StopBeforeDeadline,
     StopOnNaN,
 )
 from fmnist_keras.train.distill import distillation_targets, load_teacher, teacher_probabilities
@@ -187,16 +188,20 @@ def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
 
 def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
           distribute: str | None = None, extra_callbacks=(), verbose: bool = True,
-          data_source: str = "idx") -> dict:
+          data_source: str = "idx", stop_after_minutes: float | None = None) -> dict | None:
     """Trains, selects on validation, tests once, and records the run in ``run_dir``.
 
     Starting again after an interruption resumes from the last finished epoch with the
     optimiser state and schedule position of that epoch, and, on whatever machine, in
     the precision the run started with. Nothing is written outside ``run_dir``.
+    ``stop_after_minutes`` (counted from this call) pauses the run on the last epoch
+    boundary before it (`StopBeforeDeadline`): the run directory is left unfinished,
+    to be continued by training it again.
 
     Returns:
-        The run's results (also in ``run_dir/results.json``).
+        The run's results (also in ``run_dir/results.json``), or None when it paused.
     """
+    started = time.monotonic()
     if distribute not in (None, "none") and config.steps_per_execution != 1:
         raise ValueError(f"steps_per_execution {config.steps_per_execution} fails under "
                          f"--distribute {distribute} (Keras 3.15); pass "
@@ -216,6 +221,8 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     best_so_far = run.trim_history(epochs_done) if resuming else None
     run.record_start(resolved, epochs_done)
     monitor = "val_accuracy" if datasets["val"] is not None else "accuracy"
+    deadline = [] if stop_after_minutes is None else \
+        [StopBeforeDeadline(started + 60 * stop_after_minutes)]
     callbacks = [
         ReseedEachEpoch(config.seed, datasets["epoch"]),
         StopOnNaN(),
@@ -230,9 +237,12 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
         *([EpochSummary(config.epochs)] if verbose else []),
         *extra_callbacks,
+        *deadline,    # last: it stops once every other callback has ended the epoch
     ]
     model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
               callbacks=callbacks, verbose=0, shuffle=False)
+    if deadline and deadline[0].stopped_after:
+        return None
     if config.ema_momentum:
         # fit ends by writing the weights' moving average into the model (Keras'
         # finalize_variable_values), beside the raw weights' batch-norm statistics

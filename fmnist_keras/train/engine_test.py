@@ -166,6 +166,29 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, data_dir, tiny_config,
                                       atol=1e-4)
 
 
+def test_a_run_paused_at_its_deadline_continues_into_the_uninterrupted_run(tmp_path, data_dir,
+                                                                           tiny_config):
+    """--stop-after pauses on an epoch boundary, unfinished and with nothing evaluated,
+    at least one epoch per call; continued, the run (a moving average included, which
+    fit writes into the model when it stops) ends as if it had never paused."""
+    config = tiny_config(epochs=3, ema_momentum=0.9, deterministic=True,
+                         steps_per_execution=1)
+    whole, paused = RunDir(tmp_path / "whole"), RunDir(tmp_path / "paused")
+    engine.train(config, whole, data_dir=data_dir, verbose=False)
+    for epochs_done in (1, 2):
+        assert engine.train(config, paused, data_dir=data_dir, verbose=False,
+                            stop_after_minutes=1e-6) is None
+        assert paused.history()["epoch"].tolist() == list(range(epochs_done))
+        assert not paused.finished() and paused.backup_dir.is_dir()
+    engine.train(config, paused, data_dir=data_dir, verbose=False, stop_after_minutes=1e-6)
+    assert paused.finished()     # the last epoch finishes the run, whatever the deadline
+    columns = [c for c in whole.history().columns if c != "epoch_time_s"]
+    pd.testing.assert_frame_equal(whole.history()[columns], paused.history()[columns])
+    for a, b in zip(whole.load_model("last").get_weights(),
+                    paused.load_model("last").get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_best_keras_is_the_best_validation_epoch_and_the_test_set_is_scored_once_on_it(
         tmp_path, data_dir, tiny_config, monkeypatch):
     scored = []
