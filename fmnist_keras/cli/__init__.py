@@ -99,9 +99,9 @@ def add_model_arguments(parser) -> None:
 
 def add_run_arguments(parser) -> None:
     """Which model of a run directory (``--checkpoint``) and where its data is."""
-    parser.add_argument("--checkpoint", choices=["best", "last"], default="best",
+    parser.add_argument("--checkpoint", choices=["best", "last"],
                         help="a run directory's model: selected on validation (best) or "
-                        "the last epoch's")
+                        "the last epoch's (default: the one the run selected)")
     add_data_arguments(parser)
 
 

@@ -35,17 +35,18 @@ def accuracy_rows(checkpoint, results, history, test_accuracy) -> list[str]:
 
 
 def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None,
-                     checkpoint: str = "best") -> Path:
+                     checkpoint: str | None = None) -> Path:
     """Writes ``model_dir/README.md`` and ``model_dir/confusion_matrix.png``.
 
     ``model_dir`` is ``saved_models/NAME`` (TF Serving ignores non-numeric entries);
     the figures come from the run's exported checkpoint on the full test set and from
     ``benchmark_json`` (``scripts/benchmark_inference.py --json``) when given.
     ``checkpoint`` is the exported one: ``best`` (selected on validation) or ``last``
-    (the last epoch, for goals stated at the last epoch).
+    (the last epoch, for goals stated at the last epoch); by default the run's own.
     """
     run, model_dir = RunDir(run_dir), Path(model_dir)
     config, results, history = run.read_config(), run.results(), run.history()
+    checkpoint = checkpoint or run.selected_checkpoint()
     model = run.load_model(checkpoint)
     splits = load_splits(config["dataset"], config["split"], config["validation_size"],
                          config["seed"], data_dir,
@@ -91,7 +92,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     shift = f"{config.get('test_time_shift', 0)}-pixel shift"
     tta_views = {"test_accuracy_flip_tta": "flip", "test_accuracy_shift_tta": shift,
                  "test_accuracy_flip_shift_tta": f"flip and {shift}"}
-    if checkpoint == "best":  # test-time augmentation, from the training run's own evaluation
+    if checkpoint == run.selected_checkpoint():   # the training run's own evaluation of it
         lines += [f"| test accuracy with {views} test-time augmentation | {results[key]:.4f} |"
                   for key, views in tta_views.items() if key in results]
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),

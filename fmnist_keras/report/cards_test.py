@@ -35,5 +35,12 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
     last = write_model_card(run, tmp_path / "saved_models" / "last", "cmd", data_dir=data_dir,
                             checkpoint="last").read_text()
     assert "| test accuracy (last epoch, 1; no selection) | " in last
+    assert "test-time augmentation" not in last      # the run evaluated best.keras with it
+    # A fixed schedule's card is its last model's by default, with the run's TTA figures.
+    train(config.replace(select="last"), tmp_path / "fixed", data_dir=data_dir, verbose=False)
+    fixed = write_model_card(tmp_path / "fixed", tmp_path / "saved_models" / "fixed", "cmd",
+                             data_dir=data_dir).read_text()
+    assert "| test accuracy (last epoch, 1; no selection) | " in fixed
+    assert "| test accuracy with flip test-time augmentation | " in fixed
     with pytest.raises(ValueError, match="checkpoint must be one of best, last"):
         write_model_card(run, tmp_path / "x", "cmd", data_dir=data_dir, checkpoint="final")

@@ -231,8 +231,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         # Kept after fit (delete_checkpoint=False) so a crash before results.json
         # resumes into the evaluation instead of training again; removed after it.
         AtomicBackupAndRestore(run.backup_dir, delete_checkpoint=False),
-        AtomicModelCheckpoint(run.model_path("best"), monitor=monitor, mode="max",
-                              save_best_only=True, initial_value_threshold=best_so_far),
+        # best.keras only where it is the run's model: a fixed schedule's is last.keras.
+        *([AtomicModelCheckpoint(run.model_path("best"), monitor=monitor, mode="max",
+                                 save_best_only=True, initial_value_threshold=best_so_far)]
+          if config.select == "best" else []),
         AtomicModelCheckpoint(run.model_path("last")),
         keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
         *([EpochSummary(config.epochs)] if verbose else []),

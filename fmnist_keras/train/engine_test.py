@@ -238,7 +238,9 @@ def test_a_fixed_schedule_evaluates_and_keeps_the_averaged_final_model(tmp_path,
     raw = engine.train(config.replace(ema_momentum=0.0), tmp_path / "raw", data_dir=data_dir,
                        verbose=False)
     assert averaged["selected_epoch"] == raw["selected_epoch"] == 2
-    ema_weights = RunDir(tmp_path / "ema").load_model("last").get_weights()
+    # A fixed schedule's model is last.keras: no best.keras, and it is what loads.
+    assert not RunDir(tmp_path / "ema").model_path("best").exists()
+    ema_weights = RunDir(tmp_path / "ema").load_model().get_weights()
     raw_weights = RunDir(tmp_path / "raw").load_model("last").get_weights()
     assert any(not np.allclose(a, b) for a, b in zip(ema_weights, raw_weights))
     # With --ema-bn-batches the same averaged weights get their own BN statistics.

@@ -222,9 +222,14 @@ class RunDir:
         model.save(partial)
         os.replace(partial, path)
 
-    def load_model(self, checkpoint: str = "best"):
-        """The run's ``best`` or ``last`` model, for inference (not compiled)."""
-        path = self.model_path(checkpoint)
+    def selected_checkpoint(self) -> str:
+        """The checkpoint the run evaluated as its model: its config's ``select``."""
+        return self.read_config().get("select", "best")
+
+    def load_model(self, checkpoint: str | None = None):
+        """The run's ``best`` or ``last`` model (default: the one it selected), for
+        inference (not compiled)."""
+        path = self.model_path(checkpoint or self.selected_checkpoint())
         if not path.exists():
             raise RunDirectoryError(f"{self.path} has no {path.name}; is it a finished run?")
         return load_checkpoint(path)
@@ -235,10 +240,10 @@ def load_checkpoint(path, compile: bool = False):
     return keras.saving.load_model(path, compile=compile)
 
 
-def load_trained(source, checkpoint: str = "best"):
+def load_trained(source, checkpoint: str | None = None):
     """A Keras model and its `DatasetInfo` (the run's normalisation) from a run
-    directory (its ``best.keras`` or ``last.keras``, and ``config.yaml``), or from a
-    ``.keras`` file (info None)."""
+    directory (its ``best.keras`` or ``last.keras``, by default the one the run
+    selected, and ``config.yaml``), or from a ``.keras`` file (info None)."""
     source = Path(source)
     if source.is_dir():
         run = RunDir(source)

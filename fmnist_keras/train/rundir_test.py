@@ -18,7 +18,8 @@ def test_default_run_dir_depends_on_the_config_only(tiny_config):
 def test_missing_files_are_named(tmp_path):
     run = RunDir(tmp_path)
     for call, name in ((run.read_config, "config.yaml"), (run.history, "history.csv"),
-                       (run.results, "results.json"), (run.load_model, "best.keras")):
+                       (run.results, "results.json"), (run.load_model, "config.yaml"),
+                       (lambda: run.load_model("best"), "best.keras")):
         with pytest.raises(RunDirectoryError, match=name):
             call()
     with pytest.raises(ValueError, match="checkpoint must be one of best, last"):
