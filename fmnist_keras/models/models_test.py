@@ -44,7 +44,8 @@ def test_torch_initialisation_draws_kernels_and_biases_within_pytorchs_bounds():
     spec, torch_like = build_model("toy_cnn"), build_model("toy_cnn", initialisation="torch")
     assert parameter_counts(torch_like).trainable == SPEC_TRAINABLE["toy_cnn"]
     for name, fan_in in (("stage2_conv1", 32 * 9), ("fc1", 128 * 3 * 3), ("logits", 512)):
-        bound = 1 / np.sqrt(fan_in)   # kaiming_uniform_(a=sqrt(5)) and the bias rule
+        # kaiming_uniform_(a=sqrt(5)) and the bias rule, in the weights' float32
+        bound = np.float32(1 / np.sqrt(fan_in))
         kernel, bias = torch_like.get_layer(name).get_weights()
         assert 0.99 * bound < np.abs(kernel).max() <= bound
         assert kernel.std() == pytest.approx(bound / np.sqrt(3), rel=0.05)
