@@ -46,7 +46,8 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     """
     run, model_dir = RunDir(run_dir), Path(model_dir)
     config, results, history = run.read_config(), run.results(), run.history()
-    checkpoint = checkpoint or run.selected_checkpoint()
+    selected = run.selected_checkpoint()
+    checkpoint = checkpoint or selected
     model = run.load_model(checkpoint)
     splits = load_splits(config["dataset"], config["split"], config["validation_size"],
                          config["seed"], data_dir,
@@ -92,7 +93,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     shift = f"{config.get('test_time_shift', 0)}-pixel shift"
     tta_views = {"test_accuracy_flip_tta": "flip", "test_accuracy_shift_tta": shift,
                  "test_accuracy_flip_shift_tta": f"flip and {shift}"}
-    if checkpoint == run.selected_checkpoint():   # the training run's own evaluation of it
+    if checkpoint == selected:   # the training run's own evaluation of it
         lines += [f"| test accuracy with {views} test-time augmentation | {results[key]:.4f} |"
                   for key, views in tta_views.items() if key in results]
     lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),

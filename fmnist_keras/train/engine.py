@@ -221,8 +221,8 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     best_so_far = run.trim_history(epochs_done) if resuming else None
     run.record_start(resolved, epochs_done)
     monitor = "val_accuracy" if datasets["val"] is not None else "accuracy"
-    deadline = [] if stop_after_minutes is None else \
-        [StopBeforeDeadline(started + 60 * stop_after_minutes)]
+    stopper = None if stop_after_minutes is None else \
+        StopBeforeDeadline(started + 60 * stop_after_minutes)
     callbacks = [
         ReseedEachEpoch(config.seed, datasets["epoch"]),
         StopOnNaN(),
@@ -239,11 +239,11 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
         *([EpochSummary(config.epochs)] if verbose else []),
         *extra_callbacks,
-        *deadline,    # last: it stops once every other callback has ended the epoch
+        *([stopper] if stopper else []),
     ]
     model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
               callbacks=callbacks, verbose=0, shuffle=False)
-    if deadline and deadline[0].stopped_after:
+    if stopper and stopper.stopped_after:
         return None
     if config.ema_momentum:
         # fit ends by writing the weights' moving average into the model (Keras'
