@@ -12,6 +12,22 @@ from fmnist_keras.data.augment import alternating_flip, build_augmenter
 from fmnist_keras.data.sources import DatasetInfo
 
 
+def without_autotuning(dataset: tf.data.Dataset) -> tf.data.Dataset:
+    """``dataset`` with tf.data's autotuning model off.
+
+    While autotuning is on, deleting an iterator blocks until the autotuning thread's
+    next wake-up, and it wakes at 10 ms, 30 ms, 70 ms, ... after the iterator starts
+    (the period doubles up to 60 s). Keras deletes the training iterator at the end of
+    every epoch and an evaluation's at the end of each evaluation, so an epoch could
+    idle until the next wake-up, up to 60 s. Without the tuning the batches are the
+    same and the models still wait on nothing: the speed run trained in two thirds of
+    the time (`docs/speed.md`, "Idle waits at the end of an epoch").
+    """
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 class Normalization(keras.layers.Layer):
     """Scales uint8 (or 0..255 float) pixels to 0..1, then standardises with a
     dataset's mean and std. Shared by the pipelines and the serving wrapper."""
@@ -54,8 +70,9 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
     normalise = Normalization(info.mean, info.std)
     if not training:
         dataset = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch_size)
-        return dataset.map(lambda x, y: (normalise(x), y),
-                           num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+        return without_autotuning(dataset.map(lambda x, y: (normalise(x), y),
+                                              num_parallel_calls=tf.data.AUTOTUNE)
+                                  .prefetch(tf.data.AUTOTUNE))
 
     epoch = epoch if epoch is not None else tf.Variable(0, dtype=tf.int64, trainable=False)
     before, after = build_augmenter(augment, seed=seed, **augment_options)
@@ -88,5 +105,5 @@ def make_dataset(images: np.ndarray, labels: np.ndarray, info: DatasetInfo,
 
     dataset = tf.data.Dataset.range(1).flat_map(one_epoch)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
-    return dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(
-        tf.data.AUTOTUNE)
+    return without_autotuning(dataset.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
+                              .prefetch(tf.data.AUTOTUNE))

@@ -46,3 +46,13 @@ def test_reseed_each_epoch_sets_the_pipeline_epoch_and_the_model_generators():
     assert int(epoch.numpy()) == 4 and np.array_equal(state.numpy(), at_four)
     callback.on_epoch_begin(5)
     assert not np.array_equal(state.numpy(), at_four)
+
+
+def test_no_pipeline_runs_the_autotuning_model_that_holds_up_a_deleted_iterator(data_dir):
+    # With it on, deleting an iterator waits for the tuner's next wake-up (up to 60 s),
+    # and Keras deletes one at the end of every epoch and of every evaluation.
+    splits = load_splits("fashion_mnist", data_dir=data_dir, max_train_samples=300)
+    for training in (True, False):
+        dataset = make_dataset(splits.x_train, splits.y_train, splits.info, 64,
+                               training=training, augment=AUGMENT)
+        assert dataset.options().autotune.enabled is False
