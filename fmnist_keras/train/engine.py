@@ -239,7 +239,7 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
         keras.callbacks.TensorBoard(str(run.tensorboard_dir)),
         *([EpochSummary(config.epochs)] if verbose else []),
         *extra_callbacks,
-        *([stopper] if stopper else []),
+        *([stopper] if stopper else []),   # last: it stops once the others end the epoch
     ]
     model.fit(datasets["train"], validation_data=datasets["val"], epochs=config.epochs,
               callbacks=callbacks, verbose=0, shuffle=False)
