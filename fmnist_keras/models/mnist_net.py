@@ -37,17 +37,18 @@ def conv_layer(filters, kernel_size, padding, separable, name):
 
 
 def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, separable=False,
-               bn_scale=True, repeats=1):
-    """Conv-ReLU, then BN and Dropout (after the ReLU, as the reference orders them).
+               bn_scale=True, repeats=1, activation="relu"):
+    """Conv-activation (ReLU in the references), then BN and Dropout (after the
+    activation, as the reference orders them).
 
     ``repeats`` > 1 applies the same convolution again to its own output, each time with
-    its own ReLU, BN and Dropout (named ``{name}_repeat1_relu``...): depth for the
+    its own activation, BN and Dropout (named ``{name}_repeat1_relu``...): depth for the
     parameters of one more BN, where weights are the budget and compute is not.
     """
     convolution = conv_layer(filters, kernel_size, padding, separable, name)
     for repeat in range(repeats):
         tag = f"{name}_repeat{repeat}" if repeat else name
-        x = layers.ReLU(name=f"{tag}_relu")(convolution(x))
+        x = layers.Activation(activation, name=f"{tag}_{activation}")(convolution(x))
         if batch_norm:
             x = batch_norm_layer(x, f"{tag}_bn", scale=bn_scale)
         if dropout:
@@ -57,11 +58,12 @@ def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, sepa
 
 @register_family("mnist_net")
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS,
-              batch_norm=True, dropout=0.0, separable=False, bn_scale=True, name="mnist_net"):
+              batch_norm=True, dropout=0.0, separable=False, bn_scale=True, activation="relu",
+              name="mnist_net"):
     """Args:
         channels: outputs of conv1..conv7: two 3x3 convs, (pool), the 1x1 transition
             conv3, then four 3x3 convs (conv7 padded to keep 6x6).
-        batch_norm: BN after the ReLU of every 3x3 block (not the transition).
+        batch_norm: BN after the activation of every 3x3 block (not the transition).
         dropout: rate after every 3x3 block (0 disables).
         separable: the 3x3 blocks after conv1 are depthwise-separable (a
             depthwise 3x3 then a 1x1 conv), which buys about three times the width
@@ -71,12 +73,16 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
             pool then a convolution), which absorbs a positive scale, so False frees
             one parameter per BN channel for width and loses only a negative scale
             before the pool.
+        activation: after every convolution but the classifier, a Keras activation
+            name: "relu" as the references, or a smooth one ("silu", "gelu"), which
+            has no dead units to waste a narrow layer's channels.
     """
     c = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
     k = "s" if separable else "c"
     plan = (f"c{c[0]}", f"{k}{c[1]}", "p", f"t{c[2]}", f"{k}{c[3]}", f"{k}{c[4]}",
             f"{k}{c[5]}", f"{k}{c[6]}_same")
-    return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, bn_scale, name)
+    return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, bn_scale,
+                      activation, name)
 
 
 # Block strings: kind and channels, then options separated by "_".
@@ -108,29 +114,31 @@ def decode_block(text: str) -> dict:
             "same": bool(match["same"]), "repeats": repeats}
 
 
-def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_scale=True):
+def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_scale=True,
+               activation="relu"):
     """One decoded block: a conv block (plain or separable) or a BN-free transition."""
     if block["kind"] == "t":
         return conv_block(x, block["channels"], block["kernel"], 0, name,
-                          batch_norm=False, dropout=0)
+                          batch_norm=False, dropout=0, activation=activation)
     padding = block["kernel"] // 2 if block["same"] else 0
     return conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
                       dropout, separable=block["kind"] == "s", bn_scale=bn_scale,
-                      repeats=block["repeats"])
+                      repeats=block["repeats"], activation=activation)
 
 
 @register_family("mnist_plan")
 def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
                plan=("c8", "s16", "p", "t12", "s20", "s24", "s26", "s26_same"),
-               batch_norm=True, dropout=0.0, bn_scale=True, name="mnist_plan"):
+               batch_norm=True, dropout=0.0, bn_scale=True, activation="relu",
+               name="mnist_plan"):
     """Args:
         plan: block strings in order (``BLOCK_HELP``); convolutions are named conv1,
             conv2... and pools pool1, pool2... in the order they come, then the head
             (global average pool, a 1x1 conv to the classes) as in ``mnist_net``. The
             default is ``mnist_4k``'s net.
-        batch_norm: BN after the ReLU of every conv block (not the transitions).
+        batch_norm: BN after the activation of every conv block (not the transitions).
         dropout: rate after every conv block (0 disables).
-        bn_scale: BN keeps gamma (``mnist_net``'s argument of the same name).
+        bn_scale, activation: as ``mnist_net``'s arguments of the same names.
     """
     blocks = [decode_block(text) for text in plan]
     if not any(block["kind"] != "p" for block in blocks):
@@ -157,7 +165,8 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
             x = layers.MaxPooling2D(2, name=f"pool{pools}")(x)
         else:
             convs += 1
-            x = plan_block(x, block, f"conv{convs}", batch_norm, dropout, bn_scale)
+            x = plan_block(x, block, f"conv{convs}", batch_norm, dropout, bn_scale,
+                           activation)
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = conv(x, num_classes, 1, padding=0, name=f"conv{convs + 1}")
     outputs = layers.Flatten(name="logits")(x)

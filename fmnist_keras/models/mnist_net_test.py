@@ -1,5 +1,6 @@
 import re
 
+import keras
 import numpy as np
 import pytest
 
@@ -106,3 +107,15 @@ def test_a_repeated_block_shares_its_convolution_and_has_a_bn_per_application():
     table = receptive_field_table(thrice)
     assert table["layer"].tolist() == ["conv1", "conv2", "conv2", "conv2", "gap", "conv3"]
     assert table["receptive_field"].tolist() == [3, 5, 7, 9, 28, 28]
+
+
+def test_the_activation_follows_every_convolution_but_the_classifier():
+    model = build_model("mnist_plan", plan=("c4", "p", "t5", "s5_same_x2"), activation="silu")
+    names = [layer.name for layer in model.layers]
+    assert [name for name in names if name.endswith("_silu")] == \
+        ["conv1_silu", "conv2_silu", "conv3_silu", "conv3_repeat1_silu"]
+    assert not any(name.endswith("_relu") for name in names)
+    probe = keras.Model(model.input, [model.get_layer("conv1").output,
+                                      model.get_layer("conv1_silu").output])
+    before, after = probe(np.random.default_rng(0).normal(size=(2, 28, 28, 1)))
+    np.testing.assert_allclose(after, before / (1 + np.exp(-before)), rtol=1e-5, atol=1e-6)
