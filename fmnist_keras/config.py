@@ -134,9 +134,10 @@ class TrainConfig:
                                  "training batches when training ends; 0: keep the raw "
                                  "weights' (Keras' use_ema)", minimum=0)
     # distillation
-    teacher: tuple = _field((), "distillation", "directories of finished runs (comma list) "
-                            "whose mean predicted probabilities the model also learns from "
-                            "(none: no teacher)", kind=str)
+    teacher: tuple = _field((), "distillation", "finished runs' directories or trained "
+                            "models' names under saved_models/ (comma list) whose mean "
+                            "predicted probabilities the model also learns from (none: no "
+                            "teacher)", kind=str)
     distill_weight: float = _field(0.0, "distillation", "weight of the teachers' term in "
                                    "the loss; the label's term gets 1 minus it",
                                    minimum=0.0, maximum=1.0)

@@ -162,6 +162,7 @@ def main(argv=None):
             if value is not None and needed and needed not in config.augment:
                 parser.error(f"{flag_name(key)} needs {needed} in --augment "
                              f"(the augmentations are {','.join(config.augment) or 'none'})")
+        from fmnist_keras.deploy.pretrained import load_teacher
         from fmnist_keras.train.engine import split_cpu, train
         from fmnist_keras.train.rundir import RunDir
 
@@ -177,7 +178,7 @@ def main(argv=None):
             return
         row = train(config, run_dir, data_dir=args.data_dir, overwrite=args.overwrite,
                     distribute=args.distribute, data_source=args.data_source,
-                    stop_after_minutes=args.stop_after)
+                    stop_after_minutes=args.stop_after, teacher_loader=load_teacher)
         if row is None:
             print(f"paused after epoch {len(run_dir.history())} of {config.epochs} "
                   f"(--stop-after {args.stop_after:g}); the same command continues {run_dir.path}")

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import keras
 
+from fmnist_keras.report import cards
+from fmnist_keras.train import distill
+
 MODELS_ENV_VAR = "FMNIST_KERAS_MODELS"
 
 
@@ -59,9 +62,11 @@ class PretrainedClassifier(keras.Model):
     """An exported model's ``serving_float`` signature as a Keras model."""
 
     def __init__(self, path, **kwargs):
-        super().__init__(**kwargs)
+        # float32 whatever the global policy: the exported graph takes and gives float32.
+        super().__init__(dtype="float32", **kwargs)
         self.saved_model_dir = str(path)
-        self.serving = keras.layers.TFSMLayer(self.saved_model_dir, call_endpoint="serving_float")
+        self.serving = keras.layers.TFSMLayer(self.saved_model_dir, call_endpoint="serving_float",
+                                              dtype="float32")
 
     def call(self, images):
         images = keras.ops.convert_to_tensor(images, "float32")
@@ -73,3 +78,38 @@ class PretrainedClassifier(keras.Model):
 def load_pretrained(name: str, version: int | None = None) -> PretrainedClassifier:
     """The trained model ``name`` (see `list_pretrained`), ready for ``predict``."""
     return PretrainedClassifier(pretrained_path(name, version), name=name)
+
+
+def exported_model_dir(path_or_name) -> Path | None:
+    """``saved_models/NAME`` for a trained model's name or folder (one with numbered
+    versions), else None."""
+    if str(path_or_name) in list_pretrained():
+        return models_dir() / str(path_or_name)
+    path = Path(path_or_name)
+    return path if path.is_dir() and _versions(path) else None
+
+
+def load_teacher(path, dataset: str, split: str, splits):
+    """A distillation teacher (`fmnist_keras.train.distill`): a trained model's name or
+    folder under ``saved_models/``, or else a finished run's directory.
+
+    An exported model's card says what it trained on, which is checked as a run's
+    config is; it normalises inside its graph, so it is given this run's normalised
+    images back as pixels, and its log-probabilities serve as logits (a softmax of
+    them at any temperature is the softmax of its logits at that temperature).
+
+    Raises:
+        TeacherError: for a teacher of other data, or one that trained on held-out images.
+    """
+    model_dir = exported_model_dir(path)
+    if model_dir is None:
+        return distill.load_teacher(path, dataset, split, splits)
+    distill.check_trained_on(path, cards.read_recipe(model_dir), dataset, split, splits)
+    classifier = PretrainedClassifier(model_dir / str(_versions(model_dir)[-1]), name=model_dir.name)
+    mean, std = splits.info.mean, splits.info.std
+
+    def logits_of_normalised(images):
+        pixels = (keras.ops.squeeze(images, axis=-1) * std + mean) * 255.0
+        return keras.ops.log(keras.ops.maximum(classifier(pixels), 1e-12))
+
+    return logits_of_normalised

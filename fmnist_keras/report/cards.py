@@ -14,6 +14,8 @@ from fmnist_keras.models.analysis import parameter_counts
 from fmnist_keras.report import plots
 from fmnist_keras.train.rundir import RunDir
 
+RECIPE_HEADING = "## Recipe\n\n```yaml\n"
+
 
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
     """Counts of (true class, predicted class) pairs."""
@@ -32,6 +34,23 @@ def accuracy_rows(checkpoint, results, history, test_accuracy) -> list[str]:
     return [f"| test accuracy (last epoch, {results['epochs']}; no selection) "
             f"| {test_accuracy:.4f} |",
             f"| validation accuracy (last epoch) | {history['val_accuracy'].iloc[-1]:.4f} |"]
+
+
+def read_recipe(model_dir) -> dict:
+    """The training config a model card (``model_dir/README.md``) records, as the run
+    saved it (`write_model_card`'s "Recipe" section).
+
+    Raises:
+        ValueError: when the folder has no model card with that section.
+    """
+    card = Path(model_dir) / "README.md"
+    text = card.read_text() if card.is_file() else ""
+    start = text.find(RECIPE_HEADING)
+    if start < 0:
+        raise ValueError(f"{str(model_dir)!r} has no model card with its recipe ({card}); "
+                         "export it with scripts/export.py, which writes one.")
+    block = text[start + len(RECIPE_HEADING):].split("```", 1)[0]
+    return yaml.safe_load(block)
 
 
 def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data_dir=None,
@@ -96,7 +115,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     if checkpoint == selected:   # the training run's own evaluation of it
         lines += [f"| test accuracy with {views} test-time augmentation | {results[key]:.4f} |"
                   for key, views in tta_views.items() if key in results]
-    lines += ["", "## Recipe", "", "```yaml", yaml.safe_dump(config, sort_keys=False).strip(),
+    lines += ["", RECIPE_HEADING.rstrip("\n"), yaml.safe_dump(config, sort_keys=False).strip(),
               "```", "", "## Reproduce", "", "```bash", command, "```", "",
               "## Per-class test accuracy", "", "| class | accuracy |", "| --- | ---: |"]
     lines += [f"| {name} | {accuracy:.4f} |"

@@ -12,8 +12,9 @@ INFO = DATASETS["fashion_mnist"]
 
 def test_model_card_from_a_finished_run(tmp_path, data_dir):
     from fmnist_keras.config import resolve_config
-    from fmnist_keras.report.cards import count_confusions, write_model_card
+    from fmnist_keras.report.cards import count_confusions, read_recipe, write_model_card
     from fmnist_keras.train.engine import train
+    from fmnist_keras.train.rundir import RunDir
 
     config = resolve_config("mnist_net", recipe="mnist_final", overrides={
         "epochs": 1, "max_train_samples": 256, "validation_size": 128,
@@ -28,6 +29,9 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
     assert text.count("\n| 7 | ") == 1                         # one row per class
     assert (card.parent / "confusion_matrix.png").stat().st_size > 1000
     assert count_confusions(np.array([0, 1, 1]), np.array([0, 1, 0]), 2).tolist() == [[1, 0], [1, 1]]
+    assert read_recipe(card.parent) == RunDir(run).read_config()   # what a teacher check reads
+    with pytest.raises(ValueError, match="no model card with its recipe"):
+        read_recipe(tmp_path)
     results = json.loads((run / "results.json").read_text())
     assert f"evaluated once) | {results['test_accuracy']:.4f} |" in text
     assert (f"| test accuracy with flip and 1-pixel shift test-time augmentation | "

@@ -146,12 +146,14 @@ def split_cpu(num_devices: int) -> None:
         cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
 
 
-def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
+def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx",
+                 teacher_loader=load_teacher):
     """Loads the splits and builds the training, validation and test pipelines, the
     variable that tells the training pipeline which epoch it is (``"epoch"``), and
     ``"train_for"``, the training pipeline of another config's augmentation. With
     teachers, the training batches carry their probabilities beside the labels
-    (`fmnist_keras.train.distill`).
+    (`fmnist_keras.train.distill`), each loaded by ``teacher_loader`` (by default, from
+    a run directory; the command line also takes exported models).
 
     Raises:
         TeacherError: for a teacher of other data, or one that trained on held-out images.
@@ -169,7 +171,7 @@ def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
 
     targets = None
     if config.teacher:
-        teachers = [load_teacher(path, config.dataset, config.split, splits)
+        teachers = [teacher_loader(path, config.dataset, config.split, splits)
                     for path in config.teacher]
         probabilities = teacher_probabilities(
             teachers, pipeline(splits.x_train, splits.y_train), config.distill_temperature)
@@ -188,7 +190,8 @@ def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx"):
 
 def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
           distribute: str | None = None, extra_callbacks=(), verbose: bool = True,
-          data_source: str = "idx", stop_after_minutes: float | None = None) -> dict | None:
+          data_source: str = "idx", stop_after_minutes: float | None = None,
+          teacher_loader=load_teacher) -> dict | None:
     """Trains, selects on validation, tests once, and records the run in ``run_dir``.
 
     Starting again after an interruption resumes from the last finished epoch with the
@@ -209,7 +212,7 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     run = RunDir(run_dir)
     resolved = configure_runtime(config, None if overwrite else run.pinned_precision())
     # Before the run directory is made, so that a refused teacher leaves nothing behind.
-    splits, datasets = datasets_for(config, data_dir, data_source)
+    splits, datasets = datasets_for(config, data_dir, data_source, teacher_loader)
     resuming = run.prepare(config, overwrite)
     steps_per_epoch = math.ceil(len(splits.x_train) / config.batch_size)
     strategy = make_strategy(distribute)
