@@ -98,6 +98,10 @@ class TrainConfig:
                                  minimum=0.0, below=1.0)
     affine_translate: float = _field(0.05, "augmentation", "affine: shift by up to this "
                                      "fraction of the image size", minimum=0.0, maximum=0.5)
+    elastic_alpha: float = _field(34.0, "augmentation", "elastic: scale of the displacement "
+                                  "field, in pixels", minimum=0.0)
+    elastic_sigma: float = _field(4.0, "augmentation", "elastic: smoothness of the "
+                                  "displacement field, the Gaussian's sd in pixels", above=0.0)
     cutout_size: int = _field(16, "augmentation", "cutout: side of the square", minimum=1)
     cutout_probability: float = _field(1.0, "augmentation", "cutout: chance per image",
                                        minimum=0.0, maximum=1.0)
@@ -235,6 +239,7 @@ class TrainConfig:
                 "cutout_probability": self.cutout_probability,
                 "cutout_inside": self.cutout_inside, "rotation_degrees": self.rotation_degrees,
                 "affine_scale": self.affine_scale, "affine_translate": self.affine_translate,
+                "elastic_alpha": self.elastic_alpha, "elastic_sigma": self.elastic_sigma,
                 "erase_probability": self.erase_probability, "erase_area": self.erase_area,
                 "erase_aspect": self.erase_aspect, "alternate_flip": self.alternate_flip}
 

@@ -37,7 +37,7 @@ from fmnist_keras.models import list_models
 DISTRIBUTIONS = ("none", "mirrored", "multiworker")
 # An augmentation's settings, by the prefix of their keys: given without it, a mistake.
 AUGMENTATION_OF_PREFIX = {"crop_": "crop", "rotation_": "rotate", "cutout_": "cutout",
-                          "erase_": "erase"}
+                          "elastic_": "elastic", "erase_": "erase"}
 
 
 def _list_of(kind):

@@ -1,4 +1,5 @@
-"""Augmentation layers: rotation and affine, crop, flip, Cutout, random erasing.
+"""Augmentation layers: rotation and affine, elastic distortion, crop, flip, Cutout,
+random erasing.
 
 Every layer works on a whole batch at once with a per-image random draw, so the
 pipeline (`fmnist_keras.data.pipeline`) batches first and augments second: one
@@ -7,8 +8,9 @@ Keras layers: they run inside ``tf.data`` and, where wanted, inside a model (the
 identities at inference).
 
 Order in a training pipeline, as in the references' torchvision transforms:
-rotation (or affine), crop and flip on raw 0..255 pixels (zero padding is black), then normalisation,
-then Cutout and random erasing with fill 0 (the mean after normalisation).
+rotation (or affine), elastic distortion, crop and flip on raw 0..255 pixels (zero
+padding is black), then normalisation, then Cutout and random erasing with fill 0 (the
+mean after normalisation).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import math
 import keras
 import tensorflow as tf
 
-AUGMENTATIONS = ("rotate", "affine", "crop", "flip", "cutout", "erase")
+AUGMENTATIONS = ("rotate", "affine", "elastic", "crop", "flip", "cutout", "erase")
 
 
 class UniformDraws:
@@ -132,6 +134,68 @@ class RandomAffine(_RandomBatchLayer):
     def get_config(self):
         return {**super().get_config(), "degrees": self.degrees, "scale": self.scale,
                 "translate": self.translate}
+
+
+class RandomElastic(_RandomBatchLayer):
+    """Elastic distortion (Simard et al. 2003, the classic MNIST augmentation): each
+    pixel's displacement is uniform noise in [-1, 1] per direction, smoothed by a
+    Gaussian of ``sigma`` pixels (zero beyond the border) and scaled by ``alpha``
+    pixels; the image is resampled bilinearly there, zero outside. The paper's 34 and
+    4 move a pixel by about 1.4 pixels (one standard deviation), smoothly over a few
+    pixels, as a hand's stroke varies.
+    """
+
+    def __init__(self, alpha=34.0, sigma=4.0, seed=None, **kwargs):
+        super().__init__(seed=seed, **kwargs)
+        self.alpha, self.sigma = alpha, sigma
+
+    def augment(self, images, draw):
+        batch = tf.shape(images)[0]
+        height, width = images.shape[1], images.shape[2]
+        field = draw((batch, height, width, 2), -1.0, 1.0)
+        # The separable blur as two small matrix products: 4 times faster here than
+        # a depthwise convolution with the same taps.
+        field = tf.einsum("ij,bjwc->biwc", gaussian_blur_matrix(height, self.sigma), field)
+        field = tf.einsum("ij,bhjc->bhic", gaussian_blur_matrix(width, self.sigma), field)
+        rows = tf.range(height, dtype=tf.float32)[None, :, None] + self.alpha * field[..., 0]
+        cols = tf.range(width, dtype=tf.float32)[None, None, :] + self.alpha * field[..., 1]
+        return bilinear_sample(images, rows, cols)
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "sigma": self.sigma}
+
+
+def gaussian_blur_matrix(size: int, sigma: float) -> tf.Tensor:
+    """``(size, size)``: row i holds the normalised Gaussian taps (radius 3 sigma)
+    centred on i, so that multiplying by it blurs with zeros beyond the border."""
+    radius = max(1, int(3 * sigma + 0.5))
+    total = sum(math.exp(-0.5 * (d / sigma) ** 2) for d in range(-radius, radius + 1))
+    offsets = tf.range(size, dtype=tf.float32)
+    distance = offsets[:, None] - offsets[None, :]
+    taps = tf.exp(-0.5 * (distance / sigma) ** 2) / total
+    return tf.where(tf.abs(distance) <= radius, taps, 0.0)
+
+
+def bilinear_sample(images, rows, cols):
+    """``images`` (NHWC) read at fractional ``rows``, ``cols`` (N, H, W) by bilinear
+    interpolation, zero outside the image."""
+    height, width, channels = images.shape[1], images.shape[2], images.shape[3]
+    stride = width + 2                                          # a zero border all round
+    flat = tf.reshape(tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]]), [-1, channels])
+    rows = tf.clip_by_value(rows + 1.0, 0.0, height + 1.0)
+    cols = tf.clip_by_value(cols + 1.0, 0.0, width + 1.0)
+    top = tf.minimum(tf.floor(rows), height)   # so that top + 1 is inside the border
+    left = tf.minimum(tf.floor(cols), width)
+    down, right = (rows - top)[..., None], (cols - left)[..., None]
+    first = tf.range(tf.shape(images)[0])[:, None, None] * (height + 2) * stride
+    index = first + tf.cast(top, tf.int32) * stride + tf.cast(left, tf.int32)
+
+    def at(offset):
+        return tf.gather(flat, index + offset)                 # 4x faster than gather_nd
+
+    upper = at(0) * (1.0 - right) + at(1) * right
+    lower = at(stride) * (1.0 - right) + at(stride + 1) * right
+    return upper * (1.0 - down) + lower * down
 
 
 class RandomCropWithPadding(_RandomBatchLayer):
@@ -251,7 +315,8 @@ def parse_augmentations(spec) -> tuple[str, ...]:
 
 def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
                     cutout_probability=1.0, cutout_inside=False, rotation_degrees=7.0,
-                    affine_scale=0.1, affine_translate=0.05, erase_probability=0.5,
+                    affine_scale=0.1, affine_translate=0.05, elastic_alpha=34.0,
+                    elastic_sigma=4.0, erase_probability=0.5,
                     erase_area=(0.02, 0.4), erase_aspect=(0.3, 1 / 0.3), alternate_flip=False):
     """Returns two callables ``(before_norm, after_norm)`` for the named augmentations.
 
@@ -265,6 +330,8 @@ def build_augmenter(augment, seed=0, crop_padding=4, cutout_size=16,
         before.append(RandomAffine(rotation_degrees, seed=seed))
     if "affine" in names:
         before.append(RandomAffine(rotation_degrees, affine_scale, affine_translate, seed=seed))
+    if "elastic" in names:
+        before.append(RandomElastic(elastic_alpha, elastic_sigma, seed=seed + 5))
     if "crop" in names:
         before.append(RandomCropWithPadding(crop_padding, seed=seed + 1))
     if "flip" in names and not alternate_flip:

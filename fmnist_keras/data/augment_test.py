@@ -52,7 +52,7 @@ def test_random_erasing_area_bounds():
 
 
 def test_unknown_augmentation_is_refused():
-    with pytest.raises(ValueError, match="known: rotate, affine, crop, flip, cutout, erase"):
+    with pytest.raises(ValueError, match="known: rotate, affine, elastic, crop, flip, cutout, erase"):
         augment.parse_augmentations("crop,mixup")
     with pytest.raises(ValueError, match="name one of them"):
         augment.parse_augmentations("rotate,affine")
@@ -103,6 +103,43 @@ def test_affine_without_scale_or_shift_is_the_rotation_bit_for_bit():
     np.testing.assert_array_equal(rotate[0](images, seed=seed), affine[0](images, seed=seed))
     scaled, _ = augment.build_augmenter("affine", seed=1)
     assert not np.array_equal(rotate[0](images, seed=seed), scaled[0](images, seed=seed))
+
+
+def test_bilinear_sampling_reads_between_pixels_and_zero_outside():
+    images = tf.random.stateless_uniform((2, 5, 6, 1), (0, 1), 0, 255)
+    rows, cols = np.mgrid[:5, :6].astype(np.float32)
+    rows, cols = np.broadcast_to(rows, (2, 5, 6)), np.broadcast_to(cols, (2, 5, 6))
+    np.testing.assert_allclose(augment.bilinear_sample(images, rows, cols), images, rtol=1e-6)
+    shifted = np.asarray(augment.bilinear_sample(images, rows, cols + 1.0))
+    np.testing.assert_allclose(shifted[:, :, :-1], np.asarray(images)[:, :, 1:], rtol=1e-6)
+    assert (shifted[:, :, -1] == 0).all()                      # read past the right border
+    halfway = augment.bilinear_sample(images, rows + 0.5, cols)
+    expected = (np.asarray(images)[:, :-1] + np.asarray(images)[:, 1:]) / 2
+    np.testing.assert_allclose(np.asarray(halfway)[:, :-1], expected, rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(halfway)[:, -1], np.asarray(images)[:, -1] / 2,
+                               rtol=1e-5)                      # half the last row, half zero
+    far = augment.bilinear_sample(images, rows - 40.0, cols)
+    assert (np.asarray(far) == 0).all()
+
+
+def test_elastic_moves_pixels_locally_per_image():
+    images = tf.random.stateless_uniform((64, 28, 28, 1), (1, 2), 0, 255)
+    seed = tf.constant([3, 4], tf.int64)
+    unmoved = augment.RandomElastic(alpha=0.0)(images, training=True, seed=seed)
+    np.testing.assert_allclose(unmoved, images, rtol=1e-6)
+    layer = augment.RandomElastic(alpha=34.0, sigma=4.0)
+    out = layer(BLOB, training=True, seed=seed)
+    np.testing.assert_array_equal(out, layer(BLOB, training=True, seed=seed))  # seeded
+    cy, cx, _ = _moments(out)
+    shifts = np.stack([cy - 13.5, cx - 13.5])
+    assert np.abs(shifts).max() < 5.0                      # a local warp, not a jump
+    assert len(np.unique(np.round(shifts, 3), axis=1).T) == 64   # drawn per image
+    assert float(tf.reduce_mean(tf.abs(out - BLOB))) > 0.01
+    np.testing.assert_array_equal(layer(BLOB, training=False), BLOB)
+    blur = np.asarray(augment.gaussian_blur_matrix(28, 4.0))
+    np.testing.assert_allclose(blur[12:16].sum(axis=1), 1.0, rtol=1e-6)   # taps sum to 1
+    np.testing.assert_allclose(blur, blur.T)
+    assert (blur[0, 13:] == 0).all() and blur[0, 12] > 0             # radius 3 sigma
 
 
 def _first_batch(seed, splits):
