@@ -31,6 +31,11 @@ def _versions(model_dir: Path) -> list[int]:
                   if p.is_dir() and p.name.isdigit() and (p / "saved_model.pb").exists())
 
 
+def newest_version(model_dir: Path) -> Path:
+    """``model_dir/VERSION`` for the highest numbered version."""
+    return model_dir / str(_versions(model_dir)[-1])
+
+
 def list_pretrained() -> list[str]:
     """Names of the trained models (``saved_models/NAME/VERSION/``)."""
     root = models_dir()
@@ -51,7 +56,7 @@ def pretrained_path(name: str, version: int | None = None) -> Path:
                          f"(in {models_dir()}, or set ${MODELS_ENV_VAR}).")
     versions = _versions(models_dir() / name)
     if version is None:
-        version = versions[-1]
+        return newest_version(models_dir() / name)
     if version not in versions:
         raise ValueError(f"{name} has no version {version}; versions: "
                          f"{', '.join(map(str, versions))}.")
@@ -105,7 +110,7 @@ def load_teacher(path, dataset: str, split: str, splits):
     if model_dir is None:
         return distill.load_teacher(path, dataset, split, splits)
     distill.check_trained_on(path, cards.read_recipe(model_dir), dataset, split, splits)
-    classifier = PretrainedClassifier(model_dir / str(_versions(model_dir)[-1]), name=model_dir.name)
+    classifier = PretrainedClassifier(newest_version(model_dir), name=model_dir.name)
     mean, std = splits.info.mean, splits.info.std
 
     def logits_of_normalised(images):
