@@ -201,3 +201,23 @@ class ShakeShake(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="fmnist_keras")
+class ChannelZeroPad(layers.Layer):
+    """Appends ``channels`` all-zero channels: the parameter-free shortcut of a residual
+    block that widens (He et al. 2016, option A), which Keras' padding layers, spatial
+    only, do not offer."""
+
+    def __init__(self, channels, **kwargs):
+        super().__init__(**kwargs)
+        self.channels = int(channels)
+
+    def call(self, inputs):
+        return keras.ops.pad(inputs, [[0, 0], [0, 0], [0, 0], [0, self.channels]])
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + self.channels)
+
+    def get_config(self):
+        return {**super().get_config(), "channels": self.channels}

@@ -15,8 +15,14 @@ import re
 import keras
 from keras import layers
 
+from fmnist_keras.models.layers import (
+    ChannelZeroPad,
+    check_positive_ints,
+    conv,
+    conv2d_layer,
+    conv_initializer,
+)
 from fmnist_keras.models.layers import batch_norm as batch_norm_layer
-from fmnist_keras.models.layers import check_positive_ints, conv, conv2d_layer, conv_initializer
 from fmnist_keras.models.registry import register_family, register_presets
 
 DEFAULT_CHANNELS = (8, 16, 8, 12, 12, 16, 16)
@@ -59,7 +65,7 @@ def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, sepa
 @register_family("mnist_net")
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS,
               batch_norm=True, dropout=0.0, separable=False, bn_scale=True, activation="relu",
-              name="mnist_net"):
+              residual=False, name="mnist_net"):
     """Args:
         channels: outputs of conv1..conv7: two 3x3 convs, (pool), the 1x1 transition
             conv3, then four 3x3 convs (conv7 padded to keep 6x6).
@@ -76,11 +82,14 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
         activation: after every convolution but the classifier, a Keras activation
             name: "relu" as the references, or a smooth one ("silu", "gelu"), which
             has no dead units to waste a narrow layer's channels.
+        residual: the 3x3 blocks after conv1 add their input to their output (``_res``
+            in a plan): depth that trains more easily, for no parameters.
     """
     c = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
     k = "s" if separable else "c"
-    plan = (f"c{c[0]}", f"{k}{c[1]}", "p", f"t{c[2]}", f"{k}{c[3]}", f"{k}{c[4]}",
-            f"{k}{c[5]}", f"{k}{c[6]}_same")
+    res = "_res" if residual else ""
+    plan = (f"c{c[0]}", f"{k}{c[1]}{res}", "p", f"t{c[2]}", f"{k}{c[3]}{res}",
+            f"{k}{c[4]}{res}", f"{k}{c[5]}{res}", f"{k}{c[6]}_same{res}")
     return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, bn_scale,
                       activation, name)
 
@@ -88,15 +97,17 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
 # Block strings: kind and channels, then options separated by "_".
 BLOCK_HELP = ("c16 (3x3 conv block), s16 (depthwise-separable block), t16 (1x1 transition, "
               "no BN or dropout), p (2x2 max pool); options _k5 (kernel), _same (padding "
-              "that keeps the size) and _x2 (the block's convolution applied twice, shared), "
-              "e.g. s24_k5_same, s24_same_x2")
+              "that keeps the size), _x2 (the block's convolution applied twice, shared) and "
+              "_res (the block's input added to its output), e.g. s24_k5_same, s24_same_x2, "
+              "s24_res")
 _BLOCK = re.compile(r"(?P<kind>[cst])(?P<channels>[1-9][0-9]*)(?:_k(?P<kernel>[1-9][0-9]*))?"
-                    r"(?P<same>_same)?(?:_x(?P<repeats>[1-9][0-9]*))?|(?P<pool>p)")
+                    r"(?P<same>_same)?(?:_x(?P<repeats>[1-9][0-9]*))?(?P<residual>_res)?"
+                    r"|(?P<pool>p)")
 
 
 def decode_block(text: str) -> dict:
-    """A block string as ``{"kind", "channels", "kernel", "same", "repeats"}`` (``kind``
-    "p" alone for a pool)."""
+    """A block string as ``{"kind", "channels", "kernel", "same", "repeats", "residual"}``
+    (``kind`` "p" alone for a pool)."""
     match = _BLOCK.fullmatch(str(text))
     if not match:
         raise ValueError(f"Unknown block {text!r} in the plan; blocks are {BLOCK_HELP}.")
@@ -110,8 +121,26 @@ def decode_block(text: str) -> dict:
         raise ValueError(f"Block {text!r} repeats its convolution, which needs a size-keeping "
                          f"conv block: write {match['kind'].replace('t', 'c')}"
                          f"{match['channels']}_same_x{repeats}.")
+    if match["residual"] and match["kind"] == "t":
+        raise ValueError(f"Block {text!r} is a transition, which has no shortcut; write "
+                         f"t{match['channels']}, or c{match['channels']}_res.")
     return {"kind": match["kind"], "channels": int(match["channels"]), "kernel": kernel,
-            "same": bool(match["same"]), "repeats": repeats}
+            "same": bool(match["same"]), "repeats": repeats,
+            "residual": bool(match["residual"])}
+
+
+def shortcut_add(block_input, block_output, name: str):
+    """``block_output + shortcut(block_input)`` with no parameters: the input centre-cropped
+    to a valid convolution's smaller maps and zero-padded to its extra channels (He et
+    al.'s option A), so a residual costs nothing of a parameter budget."""
+    x = block_input
+    crop = (x.shape[1] - block_output.shape[1]) // 2
+    if crop:
+        x = layers.Cropping2D(crop, name=f"{name}_shortcut_crop")(x)
+    extra = block_output.shape[-1] - x.shape[-1]
+    if extra:
+        x = ChannelZeroPad(extra, name=f"{name}_shortcut_pad")(x)
+    return layers.Add(name=f"{name}_add")([block_output, x])
 
 
 def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_scale=True,
@@ -155,6 +184,10 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
                              f"so it needs the {x.shape[-1]} channels it is given; write "
                              f"{block['kind']}{x.shape[-1]}_same_x{block['repeats']} or "
                              "put a block of that width before it.")
+        if block["kind"] != "p" and block["residual"] and x.shape[-1] > block["channels"]:
+            raise ValueError(f"Plan block {text!r} would add its {x.shape[-1]}-channel input "
+                             f"to {block['channels']} channels; a shortcut only widens, so "
+                             f"give it at least {x.shape[-1]} channels or drop _res.")
         if shrunk < 1:
             fix = "remove a block before it" if block["kind"] == "p" else \
                 f"pad it ({text}_same) or remove a block before it"
@@ -165,8 +198,11 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
             x = layers.MaxPooling2D(2, name=f"pool{pools}")(x)
         else:
             convs += 1
+            block_input = x
             x = plan_block(x, block, f"conv{convs}", batch_norm, dropout, bn_scale,
                            activation)
+            if block["residual"]:
+                x = shortcut_add(block_input, x, f"conv{convs}")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = conv(x, num_classes, 1, padding=0, name=f"conv{convs + 1}")
     outputs = layers.Flatten(name="logits")(x)

@@ -19,9 +19,9 @@ def test_the_default_plan_is_the_4k_net_and_mnist_net_is_a_plan():
 
 def test_blocks_take_their_kernel_padding_and_kind():
     assert decode_block("s24_k5_same") == {"kind": "s", "channels": 24, "kernel": 5,
-                                           "same": True, "repeats": 1}
+                                           "same": True, "repeats": 1, "residual": False}
     assert decode_block("t12") == {"kind": "t", "channels": 12, "kernel": 1, "same": False,
-                                   "repeats": 1}
+                                   "repeats": 1, "residual": False}
     model = build_model("mnist_plan", plan=("c8", "p", "s20_k5", "c16_same", "t10", "p"))
     depthwise = model.get_layer("conv2")
     assert tuple(depthwise.depthwise_kernel.shape) == (5, 5, 8, 1)
@@ -44,10 +44,30 @@ def test_blocks_take_their_kernel_padding_and_kind():
                       "block: write s8_same_x2"),
     (("c8", "t8_same_x2"), "write c8_same_x2"),
     (("c8", "s12_same_x2"), "it needs the 8 channels it is given; write s8_same_x2"),
+    (("c8", "t8_res"), "'t8_res' is a transition, which has no shortcut"),
+    (("c8", "s6_res"), "'s6_res' would add its 8-channel input to 6 channels; a shortcut "
+                       "only widens, so give it at least 8 channels"),
 ])
 def test_bad_plans_say_which_block_and_the_fix(plan, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         build_model("mnist_plan", plan=plan)
+
+
+def test_a_residual_block_adds_its_cropped_zero_padded_input_and_costs_nothing(tmp_path):
+    plain = build_model("mnist_plan", plan=("c4", "s6", "s6_same"))
+    residual = build_model("mnist_plan", plan=("c4", "s6_res", "s6_same_res"))
+    assert parameter_counts(residual).total == parameter_counts(plain).total
+    assert residual.get_layer("conv2_add").output.shape[1:] == (24, 24, 6)
+    assert decode_block("s6_same_x2_res")["residual"]
+    image = np.random.default_rng(0).uniform(0, 1, (1, 28, 28, 1)).astype("float32")
+    block_input = keras.Model(residual.input, residual.get_layer("conv1_bn").output)(image)
+    branch = keras.Model(residual.input, residual.get_layer("conv2_bn").output)(image)
+    summed = keras.Model(residual.input, residual.get_layer("conv2_add").output)(image)
+    shortcut = np.pad(np.asarray(block_input)[:, 1:-1, 1:-1, :], [(0, 0)] * 3 + [(0, 2)])
+    np.testing.assert_allclose(summed, np.asarray(branch) + shortcut, rtol=1e-6, atol=1e-6)
+    residual.save(tmp_path / "residual.keras")          # the padding layer serialises
+    loaded = keras.models.load_model(tmp_path / "residual.keras")
+    np.testing.assert_allclose(loaded(image), residual(image), rtol=1e-6)
 
 
 def test_separable_blocks_count_in_the_receptive_field_table():
