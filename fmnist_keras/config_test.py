@@ -124,10 +124,11 @@ def test_the_mnist_frontier_recipes_keep_their_budget_in_keras_count(recipe, bud
     assert build_model(config.arch, **config.model_kwargs).count_params() <= budget
 
 
-def test_fmnist_96_fits_ten_megabytes_of_float32_weights():
+@pytest.mark.parametrize("recipe", ["fmnist_96", "fmnist_96_resnet32"])
+def test_the_96_percent_recipes_fit_ten_megabytes_of_float32_weights(recipe):
     from fmnist_keras.models import build_model
     from fmnist_keras.models.analysis import parameter_counts
 
-    config = resolve_config(recipe="fmnist_96")
+    config = resolve_config(recipe=recipe)
     counts = parameter_counts(build_model(config.arch, **config.model_kwargs))
     assert counts.total_storage_mb <= 10.0
