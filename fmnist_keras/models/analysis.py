@@ -45,8 +45,8 @@ def parameter_counts(model) -> ParameterCounts:
     return ParameterCounts(count(model.trainable_weights), count(model.non_trainable_weights))
 
 
-# The convolutions the tables read (a separable one is not a Keras Conv2D).
-CONVOLUTIONS = (layers.Conv2D, layers.SeparableConv2D)
+# The convolutions the tables read (separable and depthwise ones are not Keras Conv2Ds).
+CONVOLUTIONS = (layers.Conv2D, layers.SeparableConv2D, layers.DepthwiseConv2D)
 
 
 def layer_calls(model):
@@ -72,8 +72,10 @@ def multiply_adds(model) -> int:
             c_in = input_shape[-1]
             if isinstance(layer, layers.SeparableConv2D):   # depthwise, then pointwise
                 total += out_h * out_w * c_in * (kernel_h * kernel_w + out_c)
-            else:
-                total += out_h * out_w * out_c * kernel_h * kernel_w * c_in
+            elif isinstance(layer, layers.DepthwiseConv2D):
+                total += out_h * out_w * out_c * kernel_h * kernel_w
+            else:                           # each output sees its group's inputs only
+                total += out_h * out_w * out_c * kernel_h * kernel_w * c_in // layer.groups
         elif isinstance(layer, layers.Dense):
             total += input_shape[-1] * layer.units
     return int(total)

@@ -68,13 +68,13 @@ def conv(x, filters, kernel_size, strides=1, padding=None, use_bias=False, name=
 
 
 def conv2d_layer(filters, kernel_size, strides=1, padding="same", use_bias=False, name=None,
-                 **initializers):
+                 groups=1, **initializers):
     """Keras' Conv2D with the spec's initialisation (``initializers`` override it): the
     layer itself, for a caller that applies one convolution more than once (weights
     shared)."""
     initializers = {"kernel_initializer": conv_initializer(), **initializers}
     return layers.Conv2D(filters, kernel_size, strides=strides, padding=padding,
-                         use_bias=use_bias, name=name, **initializers)
+                         use_bias=use_bias, groups=groups, name=name, **initializers)
 
 
 @keras.saving.register_keras_serializable(package="fmnist_keras")
@@ -221,3 +221,26 @@ class ChannelZeroPad(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="fmnist_keras")
+class ChannelShuffle(layers.Layer):
+    """ShuffleNet's channel shuffle (Zhang et al. 2018): channel ``g * n + i`` of
+    ``groups`` groups of ``n`` moves to ``i * groups + g``, so the next grouped
+    convolution's groups each see every previous group. No parameters."""
+
+    def __init__(self, groups, **kwargs):
+        super().__init__(**kwargs)
+        self.groups = int(groups)
+
+    def call(self, inputs):
+        height, width, channels = inputs.shape[1:]
+        x = keras.ops.reshape(inputs, (-1, height, width, self.groups, channels // self.groups))
+        x = keras.ops.transpose(x, (0, 1, 2, 4, 3))
+        return keras.ops.reshape(x, (-1, height, width, channels))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "groups": self.groups}

@@ -16,6 +16,7 @@ import keras
 from keras import layers
 
 from fmnist_keras.models.layers import (
+    ChannelShuffle,
     ChannelZeroPad,
     check_positive_ints,
     conv,
@@ -28,12 +29,28 @@ from fmnist_keras.models.registry import register_family, register_presets
 DEFAULT_CHANNELS = (8, 16, 8, 12, 12, 16, 16)
 
 
-def conv_layer(filters, kernel_size, padding, separable, name):
-    """A block's bias-free convolution as one layer, so that repeats can share it: plain,
-    or depthwise-separable (a depthwise ``kernel_size`` conv then a pointwise one, Keras'
-    SeparableConv2D: ``k*k*c_in + c_in*c_out`` weights instead of ``k*k*c_in*c_out``).
-    ``padding`` is 0 or size-keeping, where Keras' own padding is PyTorch's."""
+def conv_layer(filters, kernel_size, padding, separable, name, groups=1):
+    """A block's bias-free convolution as one callable, so that repeats can share it:
+    plain, or depthwise-separable (a depthwise ``kernel_size`` conv then a pointwise one,
+    Keras' SeparableConv2D: ``k*k*c_in + c_in*c_out`` weights instead of
+    ``k*k*c_in*c_out``). ``padding`` is 0 or size-keeping, where Keras' own padding is
+    PyTorch's.
+
+    ``groups`` > 1 (separable only) splits the pointwise conv into that many groups and
+    shuffles the channels after it, ShuffleNet's unit: ``c_in*c_out/groups`` pointwise
+    weights, the largest term at these widths, so more width fits a budget. Keras'
+    SeparableConv2D has no groups, so this form is a DepthwiseConv2D (``{name}_depthwise``),
+    a grouped Conv2D (``{name}_pointwise``) and a ``{name}_shuffle``.
+    """
     keras_padding = "same" if 2 * padding == kernel_size - 1 else "valid"
+    if separable and groups > 1:
+        depthwise = layers.DepthwiseConv2D(
+            kernel_size, padding=keras_padding, use_bias=False,
+            depthwise_initializer=conv_initializer(), name=f"{name}_depthwise")
+        pointwise = conv2d_layer(filters, 1, padding="valid", groups=groups,
+                                 name=f"{name}_pointwise")
+        shuffle = ChannelShuffle(groups, name=f"{name}_shuffle")
+        return lambda x: shuffle(pointwise(depthwise(x)))
     if separable:
         return layers.SeparableConv2D(
             filters, kernel_size, padding=keras_padding, use_bias=False,
@@ -43,7 +60,7 @@ def conv_layer(filters, kernel_size, padding, separable, name):
 
 
 def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, separable=False,
-               bn_scale=True, repeats=1, activation="relu"):
+               bn_scale=True, repeats=1, activation="relu", groups=1):
     """Conv-activation (ReLU in the references), then BN and Dropout (after the
     activation, as the reference orders them).
 
@@ -51,7 +68,7 @@ def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, sepa
     its own activation, BN and Dropout (named ``{name}_repeat1_relu``...): depth for the
     parameters of one more BN, where weights are the budget and compute is not.
     """
-    convolution = conv_layer(filters, kernel_size, padding, separable, name)
+    convolution = conv_layer(filters, kernel_size, padding, separable, name, groups)
     for repeat in range(repeats):
         tag = f"{name}_repeat{repeat}" if repeat else name
         x = layers.Activation(activation, name=f"{tag}_{activation}")(convolution(x))
@@ -65,7 +82,7 @@ def conv_block(x, filters, kernel_size, padding, name, batch_norm, dropout, sepa
 @register_family("mnist_net")
 def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS,
               batch_norm=True, dropout=0.0, separable=False, bn_scale=True, activation="relu",
-              residual=False, name="mnist_net"):
+              residual=False, groups=1, name="mnist_net"):
     """Args:
         channels: outputs of conv1..conv7: two 3x3 convs, (pool), the 1x1 transition
             conv3, then four 3x3 convs (conv7 padded to keep 6x6).
@@ -84,12 +101,18 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
             has no dead units to waste a narrow layer's channels.
         residual: the 3x3 blocks after conv1 add their input to their output (``_res``
             in a plan): depth that trains more easily, for no parameters.
+        groups: with ``separable``, the 3x3 blocks after conv1 split their pointwise
+            convolution into this many groups and shuffle the channels (``_g2`` in a
+            plan); channels from conv1 on must divide by it.
     """
     c = check_positive_ints("channels", channels, len(DEFAULT_CHANNELS))
     k = "s" if separable else "c"
-    res = "_res" if residual else ""
-    plan = (f"c{c[0]}", f"{k}{c[1]}{res}", "p", f"t{c[2]}", f"{k}{c[3]}{res}",
-            f"{k}{c[4]}{res}", f"{k}{c[5]}{res}", f"{k}{c[6]}_same{res}")
+    if groups > 1 and not separable:
+        raise ValueError(f"groups={groups} splits the pointwise convolutions of separable "
+                         "blocks; add separable=true or use groups=1.")
+    tail = (f"_g{groups}" if groups > 1 else "") + ("_res" if residual else "")
+    plan = (f"c{c[0]}", f"{k}{c[1]}{tail}", "p", f"t{c[2]}", f"{k}{c[3]}{tail}",
+            f"{k}{c[4]}{tail}", f"{k}{c[5]}{tail}", f"{k}{c[6]}_same{tail}")
     return mnist_plan(input_shape, num_classes, plan, batch_norm, dropout, bn_scale,
                       activation, name)
 
@@ -97,17 +120,18 @@ def mnist_net(input_shape=(28, 28, 1), num_classes=10, channels=DEFAULT_CHANNELS
 # Block strings: kind and channels, then options separated by "_".
 BLOCK_HELP = ("c16 (3x3 conv block), s16 (depthwise-separable block), t16 (1x1 transition, "
               "no BN or dropout), p (2x2 max pool); options _k5 (kernel), _same (padding "
-              "that keeps the size), _x2 (the block's convolution applied twice, shared) and "
-              "_res (the block's input added to its output), e.g. s24_k5_same, s24_same_x2, "
-              "s24_res")
+              "that keeps the size), _g2 (a separable block's pointwise conv in 2 groups, "
+              "then a channel shuffle), _x2 (the block's convolution applied twice, shared) "
+              "and _res (the block's input added to its output), in that order, e.g. "
+              "s24_k5_same, s24_g2, s24_same_x2, s24_res")
 _BLOCK = re.compile(r"(?P<kind>[cst])(?P<channels>[1-9][0-9]*)(?:_k(?P<kernel>[1-9][0-9]*))?"
-                    r"(?P<same>_same)?(?:_x(?P<repeats>[1-9][0-9]*))?(?P<residual>_res)?"
-                    r"|(?P<pool>p)")
+                    r"(?P<same>_same)?(?:_g(?P<groups>[1-9][0-9]*))?"
+                    r"(?:_x(?P<repeats>[1-9][0-9]*))?(?P<residual>_res)?|(?P<pool>p)")
 
 
 def decode_block(text: str) -> dict:
-    """A block string as ``{"kind", "channels", "kernel", "same", "repeats", "residual"}``
-    (``kind`` "p" alone for a pool)."""
+    """A block string as ``{"kind", "channels", "kernel", "same", "groups", "repeats",
+    "residual"}`` (``kind`` "p" alone for a pool)."""
     match = _BLOCK.fullmatch(str(text))
     if not match:
         raise ValueError(f"Unknown block {text!r} in the plan; blocks are {BLOCK_HELP}.")
@@ -121,11 +145,15 @@ def decode_block(text: str) -> dict:
         raise ValueError(f"Block {text!r} repeats its convolution, which needs a size-keeping "
                          f"conv block: write {match['kind'].replace('t', 'c')}"
                          f"{match['channels']}_same_x{repeats}.")
+    groups = int(match["groups"] or 1)
+    if groups > 1 and match["kind"] != "s":
+        raise ValueError(f"Block {text!r} groups a pointwise convolution, which only a "
+                         f"separable block has; write s{match['channels']}_g{groups}.")
     if match["residual"] and match["kind"] == "t":
         raise ValueError(f"Block {text!r} is a transition, which has no shortcut; write "
                          f"t{match['channels']}, or c{match['channels']}_res.")
     return {"kind": match["kind"], "channels": int(match["channels"]), "kernel": kernel,
-            "same": bool(match["same"]), "repeats": repeats,
+            "same": bool(match["same"]), "groups": groups, "repeats": repeats,
             "residual": bool(match["residual"])}
 
 
@@ -152,7 +180,7 @@ def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_s
     padding = block["kernel"] // 2 if block["same"] else 0
     return conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
                       dropout, separable=block["kind"] == "s", bn_scale=bn_scale,
-                      repeats=block["repeats"], activation=activation)
+                      repeats=block["repeats"], activation=activation, groups=block["groups"])
 
 
 @register_family("mnist_plan")
@@ -184,6 +212,13 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
                              f"so it needs the {x.shape[-1]} channels it is given; write "
                              f"{block['kind']}{x.shape[-1]}_same_x{block['repeats']} or "
                              "put a block of that width before it.")
+        if block["kind"] != "p" and (x.shape[-1] % block["groups"]
+                                     or block["channels"] % block["groups"]):
+            raise ValueError(f"Plan block {text!r} splits its pointwise convolution into "
+                             f"{block['groups']} groups, which needs its {x.shape[-1]} input "
+                             f"and {block['channels']} output channels divisible by "
+                             f"{block['groups']}; change the widths or drop _g"
+                             f"{block['groups']}.")
         if block["kind"] != "p" and block["residual"] and x.shape[-1] > block["channels"]:
             raise ValueError(f"Plan block {text!r} would add its {x.shape[-1]}-channel input "
                              f"to {block['channels']} channels; a shortcut only widens, so "

@@ -19,9 +19,10 @@ def test_the_default_plan_is_the_4k_net_and_mnist_net_is_a_plan():
 
 def test_blocks_take_their_kernel_padding_and_kind():
     assert decode_block("s24_k5_same") == {"kind": "s", "channels": 24, "kernel": 5,
-                                           "same": True, "repeats": 1, "residual": False}
+                                           "same": True, "groups": 1, "repeats": 1,
+                                           "residual": False}
     assert decode_block("t12") == {"kind": "t", "channels": 12, "kernel": 1, "same": False,
-                                   "repeats": 1, "residual": False}
+                                   "groups": 1, "repeats": 1, "residual": False}
     model = build_model("mnist_plan", plan=("c8", "p", "s20_k5", "c16_same", "t10", "p"))
     depthwise = model.get_layer("conv2")
     assert tuple(depthwise.depthwise_kernel.shape) == (5, 5, 8, 1)
@@ -45,6 +46,10 @@ def test_blocks_take_their_kernel_padding_and_kind():
     (("c8", "t8_same_x2"), "write c8_same_x2"),
     (("c8", "s12_same_x2"), "it needs the 8 channels it is given; write s8_same_x2"),
     (("c8", "t8_res"), "'t8_res' is a transition, which has no shortcut"),
+    (("c8", "c16_g2"), "'c16_g2' groups a pointwise convolution, which only a separable "
+                       "block has; write s16_g2"),
+    (("c8", "s15_g2"), "'s15_g2' splits its pointwise convolution into 2 groups, which "
+                       "needs its 8 input and 15 output channels divisible by 2"),
     (("c8", "s6_res"), "'s6_res' would add its 8-channel input to 6 channels; a shortcut "
                        "only widens, so give it at least 8 channels"),
 ])
@@ -68,6 +73,36 @@ def test_a_residual_block_adds_its_cropped_zero_padded_input_and_costs_nothing(t
     residual.save(tmp_path / "residual.keras")          # the padding layer serialises
     loaded = keras.models.load_model(tmp_path / "residual.keras")
     np.testing.assert_allclose(loaded(image), residual(image), rtol=1e-6)
+
+
+def test_a_grouped_separable_block_splits_its_pointwise_weights_and_shuffles(tmp_path):
+    model = build_model("mnist_plan", plan=("c8", "s12_g2", "s12_same_g2_x2"))
+    assert tuple(model.get_layer("conv2_pointwise").kernel.shape) == (1, 1, 4, 12)
+    ungrouped = build_model("mnist_plan", plan=("c8", "s12", "s12_same_x2"))
+    pointwise_saved = 8 * 12 // 2 + 12 * 12 // 2            # half of each c_in x c_out
+    assert (parameter_counts(ungrouped).total - parameter_counts(model).total
+            == pointwise_saved)
+    assert multiply_adds(ungrouped) - multiply_adds(model) == \
+        24 * 24 * 8 * 12 // 2 + 2 * 24 * 24 * 12 * 12 // 2   # the shared block runs twice
+    # the shuffle interleaves the groups: group 0's channel i goes to 2i, group 1's to 2i+1
+    pointwise = keras.Model(model.input, model.get_layer("conv2_pointwise").output)
+    shuffled = keras.Model(model.input, model.get_layer("conv2_shuffle").output)
+    image = np.random.default_rng(0).uniform(0, 1, (1, 28, 28, 1)).astype("float32")
+    before, after = np.asarray(pointwise(image)), np.asarray(shuffled(image))
+    np.testing.assert_array_equal(after[..., 0::2], before[..., :6])
+    np.testing.assert_array_equal(after[..., 1::2], before[..., 6:])
+    model.save(tmp_path / "grouped.keras")
+    np.testing.assert_allclose(keras.models.load_model(tmp_path / "grouped.keras")(image),
+                               model(image), rtol=1e-6)
+
+
+def test_mnist_net_groups_its_separable_blocks():
+    model = build_model("mnist_net", channels=(8, 16, 16, 24, 30, 34, 34), separable=True,
+                        groups=2)
+    assert parameter_counts(model).total == 3964
+    assert "conv7_shuffle" in [layer.name for layer in model.layers]
+    with pytest.raises(ValueError, match="add separable=true"):
+        build_model("mnist_net", groups=2)
 
 
 def test_separable_blocks_count_in_the_receptive_field_table():
