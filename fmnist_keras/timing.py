@@ -1,9 +1,11 @@
 """Wall-clock timing of repeated calls, shared by training's batch-1 figure and the
-inference benchmarks."""
+inference benchmarks, and the share of the CPU that other processes took meanwhile."""
 
 from __future__ import annotations
 
+import math
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
@@ -32,3 +34,29 @@ def keras_batch1_latency_ms(model, runs: int = 200, warmup: int = 20) -> float:
     image = tf.zeros((1, *model.input_shape[1:]), tf.float32)
     forward = tf.function(lambda x: model(x, training=False))
     return time_calls(lambda: forward(image).numpy(), runs, warmup)["p50_ms"]
+
+
+def cpu_times() -> tuple[int, int, int] | None:
+    """Clock ticks since boot from Linux's ``/proc``: all CPUs' total, all CPUs' busy
+    (not idle or waiting for I/O), and this process's own (user and system, all its
+    threads); None where ``/proc`` is not there to read."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0]
+                 .split()[1:9]]    # user nice system idle iowait irq softirq steal
+        # The fields after the command name, which may hold spaces, start at "state";
+        # utime and stime are the 14th and 15th fields of the line.
+        own = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+        return sum(ticks), sum(ticks) - ticks[3] - ticks[4], int(own[11]) + int(own[12])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def others_cpu_share(before, after) -> float:
+    """The share of all CPUs' time between two ``cpu_times()`` readings that other
+    processes than this one used: about 0 for a job alone, 0.5 on 2 cores beside one
+    busy single-threaded job. A time measured beside another job is not this job's
+    time; this says so from the machine itself. NaN without both readings."""
+    if before is None or after is None or after[0] <= before[0]:
+        return math.nan
+    total, busy, own = (end - start for start, end in zip(before, after))
+    return min(max((busy - own) / total, 0.0), 1.0)

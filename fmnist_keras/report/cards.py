@@ -17,6 +17,16 @@ from fmnist_keras.train.rundir import RunDir
 RECIPE_HEADING = "## Recipe\n\n```yaml\n"
 
 
+
+def shared_cpu_note(history) -> str:
+    """Where other processes took a tenth of the CPU or more during training (the
+    history's ``cpu_share_others``), says so beside the training time, which is then
+    not this model's alone; empty for a run alone or one recorded before the column."""
+    if "cpu_share_others" not in history or history["cpu_share_others"].isna().all():
+        return ""
+    share = history["cpu_share_others"].mean()
+    return f"; other processes took {share:.0%} of the CPU meanwhile" if share >= 0.1 else ""
+
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
     """Counts of (true class, predicted class) pairs."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
@@ -93,7 +103,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         *accuracy_rows(checkpoint, results, history, matrix.trace() / matrix.sum()),
         f"| epochs | {results['epochs']} |",
         f"| training time | {history['epoch_time_s'].sum() / 60:.1f} min on this CPU "
-        f"({results['time_per_epoch_s']:.1f} s per epoch) |",
+        f"({results['time_per_epoch_s']:.1f} s per epoch{shared_cpu_note(history)}) |",
         f"| batch-1 latency, Keras graph (p50, training run) | {results['inference_ms_batch1']:.3f} ms |",
     ]
     if benchmark_json:

@@ -14,6 +14,8 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from fmnist_keras.timing import cpu_times, others_cpu_share
+
 
 class TrainingDiverged(RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
@@ -39,21 +41,36 @@ class StopOnNaN(keras.callbacks.Callback):
                 "run again with --overwrite.")
 
 
+# The history columns that measure the machine, not the training: a resumed run
+# repeats every other column of the uninterrupted one.
+MEASURED_COLUMNS = ("epoch_time_s", "cpu_share_others")
+
+
 class EpochExtras(keras.callbacks.Callback):
     """Adds the epoch's wall time, learning rate and (optionally) test accuracy to the
-    epoch logs, so that CSVLogger and TensorBoard record them."""
+    epoch logs, so that CSVLogger and TensorBoard record them.
 
-    def __init__(self, test_dataset=None):
+    With ``record_cpu_share``, also ``cpu_share_others``: the share of the CPU that
+    other processes took during the epoch (``timing.others_cpu_share``), so an epoch
+    time taken beside another job shows it. Off for a run resumed from a history
+    without that column, whose CSV rows must keep the header's columns.
+    """
+
+    def __init__(self, test_dataset=None, record_cpu_share=True):
         super().__init__()
         self.test_dataset = test_dataset
+        self.record_cpu_share = record_cpu_share
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = time.perf_counter()
+        self.cpu_at_start = cpu_times()
         # The rate of the epoch's first iteration: the one its epoch number promises.
         self.learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
     def on_epoch_end(self, epoch, logs=None):
         logs["epoch_time_s"] = time.perf_counter() - self.started
+        if self.record_cpu_share:
+            logs["cpu_share_others"] = others_cpu_share(self.cpu_at_start, cpu_times())
         logs["learning_rate"] = self.learning_rate
         if self.test_dataset is not None:
             logs["test_accuracy"] = float(

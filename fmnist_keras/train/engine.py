@@ -229,7 +229,10 @@ def train(config: TrainConfig, run_dir, data_dir=None, overwrite: bool = False,
     callbacks = [
         ReseedEachEpoch(config.seed, datasets["epoch"]),
         StopOnNaN(),
-        EpochExtras(datasets["test"] if config.log_test_accuracy else None),
+        EpochExtras(datasets["test"] if config.log_test_accuracy else None,
+                    # a resumed history's CSV rows keep the columns it began with
+                    record_cpu_share=not epochs_done
+                    or "cpu_share_others" in run.history().columns),
         keras.callbacks.CSVLogger(str(run.history_path), append=True),
         # Kept after fit (delete_checkpoint=False) so a crash before results.json
         # resumes into the evaluation instead of training again; removed after it.
@@ -287,6 +290,8 @@ def finish_run(config, run: RunDir, splits, datasets, resolved: dict, replicas=1
         # A run resumed elsewhere names every machine it trained on.
         "resolved": {**resolved, "device": run.devices() or resolved["device"]},
     }
+    if "cpu_share_others" in history:
+        row["cpu_share_others"] = float(history["cpu_share_others"].mean())
     if config.ema_momentum and datasets["val"] is not None:
         # The hold-out score of the averaged weights (the per-epoch ones are the raw).
         row["val_accuracy_evaluated_model"] = tta_accuracy(selected, datasets["val"], flip=False)

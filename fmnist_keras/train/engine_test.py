@@ -9,7 +9,7 @@ import pytest
 from fmnist_keras.testing import InterruptAt
 from fmnist_keras.train import engine
 from fmnist_keras.train.averaging import batch_norm_layers
-from fmnist_keras.train.callbacks import TrainingDiverged
+from fmnist_keras.train.callbacks import MEASURED_COLUMNS, TrainingDiverged
 from fmnist_keras.train.rundir import RunDir, RunDirectoryError
 
 
@@ -87,6 +87,24 @@ def test_interrupted_run_resumes_at_the_next_epoch(tmp_path, data_dir, tiny_conf
     np.testing.assert_allclose(history["learning_rate"], [0.01, 0.005, 0.0025], rtol=1e-5)
 
 
+def test_epochs_record_the_cpu_share_of_other_processes_and_old_histories_keep_their_columns(
+        tmp_path, data_dir, tiny_config):
+    config, run = tiny_config(epochs=2), RunDir(tmp_path / "run")
+    engine.train(config, run, data_dir=data_dir, verbose=False)
+    assert run.history()["cpu_share_others"].between(0, 1).all()
+    assert 0 <= run.results()["cpu_share_others"] <= 1
+    # A run that began before the column existed resumes without it: every CSV row
+    # keeps the header's columns.
+    old = RunDir(tmp_path / "old")
+    with pytest.raises(KeyboardInterrupt):
+        engine.train(config, old, data_dir=data_dir, extra_callbacks=[InterruptAt(1)],
+                     verbose=False)
+    old.history().drop(columns="cpu_share_others").to_csv(old.history_path, index=False)
+    engine.train(config, old, data_dir=data_dir, verbose=False)
+    assert "cpu_share_others" not in old.history() and len(old.history()) == 2
+    assert "cpu_share_others" not in old.results()
+
+
 def test_nan_loss_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path, data_dir,
                                                                  tiny_config):
     class PoisonWeights(keras.callbacks.Callback):
@@ -155,7 +173,7 @@ def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, data_dir, tiny_config,
                      verbose=False)
     assert resumed.history()["epoch"].tolist() == [0, 1]
     engine.train(config, resumed, data_dir=data_dir, verbose=False)
-    columns = [c for c in whole.history().columns if c != "epoch_time_s"]
+    columns = [c for c in whole.history().columns if c not in MEASURED_COLUMNS]
     if deterministic:
         pd.testing.assert_frame_equal(whole.history()[columns], resumed.history()[columns])
         for a, b in zip(whole.load_model("last").get_weights(),
@@ -182,7 +200,7 @@ def test_a_run_paused_at_its_deadline_continues_into_the_uninterrupted_run(tmp_p
         assert not paused.finished() and paused.backup_dir.is_dir()
     engine.train(config, paused, data_dir=data_dir, verbose=False, stop_after_minutes=1e-6)
     assert paused.finished()     # the last epoch finishes the run, whatever the deadline
-    columns = [c for c in whole.history().columns if c != "epoch_time_s"]
+    columns = [c for c in whole.history().columns if c not in MEASURED_COLUMNS]
     pd.testing.assert_frame_equal(whole.history()[columns], paused.history()[columns])
     for a, b in zip(whole.load_model("last").get_weights(),
                     paused.load_model("last").get_weights()):
