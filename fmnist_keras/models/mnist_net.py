@@ -171,16 +171,48 @@ def shortcut_add(block_input, block_output, name: str):
     return layers.Add(name=f"{name}_add")([block_output, x])
 
 
+def check_block_fits(text: str, block: dict, size: int, channels: int) -> None:
+    """Refuses, naming the fix, a decoded block that cannot take the ``size`` x ``size``
+    maps of ``channels`` channels it is given."""
+    if block["kind"] == "p":
+        if size // 2 < 1:
+            raise ValueError(f"Plan block {text!r} would shrink the {size}x{size} maps to "
+                             f"{size // 2}x{size // 2}; remove a block before it.")
+        return
+    if block["repeats"] > 1 and channels != block["channels"]:
+        raise ValueError(f"Plan block {text!r} repeats its convolution on its own output, "
+                         f"so it needs the {channels} channels it is given; write "
+                         f"{block['kind']}{channels}_same_x{block['repeats']} or "
+                         "put a block of that width before it.")
+    if channels % block["groups"] or block["channels"] % block["groups"]:
+        raise ValueError(f"Plan block {text!r} splits its pointwise convolution into "
+                         f"{block['groups']} groups, which needs its {channels} input "
+                         f"and {block['channels']} output channels divisible by "
+                         f"{block['groups']}; change the widths or drop _g{block['groups']}.")
+    if block["residual"] and channels > block["channels"]:
+        raise ValueError(f"Plan block {text!r} would add its {channels}-channel input "
+                         f"to {block['channels']} channels; a shortcut only widens, so "
+                         f"give it at least {channels} channels or drop _res.")
+    shrunk = size if block["same"] else size - block["kernel"] + 1
+    if shrunk < 1:
+        raise ValueError(f"Plan block {text!r} would shrink the {size}x{size} maps to "
+                         f"{shrunk}x{shrunk}; pad it ({text}_same) or remove a block "
+                         "before it.")
+
+
 def plan_block(x, block: dict, name: str, batch_norm: bool, dropout: float, bn_scale=True,
                activation="relu"):
-    """One decoded block: a conv block (plain or separable) or a BN-free transition."""
+    """One decoded block: a conv block (plain or separable, with its shortcut if it is
+    residual) or a BN-free transition."""
     if block["kind"] == "t":
         return conv_block(x, block["channels"], block["kernel"], 0, name,
                           batch_norm=False, dropout=0, activation=activation)
     padding = block["kernel"] // 2 if block["same"] else 0
-    return conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
-                      dropout, separable=block["kind"] == "s", bn_scale=bn_scale,
-                      repeats=block["repeats"], activation=activation, groups=block["groups"])
+    output = conv_block(x, block["channels"], block["kernel"], padding, name, batch_norm,
+                        dropout, separable=block["kind"] == "s", bn_scale=bn_scale,
+                        repeats=block["repeats"], activation=activation,
+                        groups=block["groups"])
+    return shortcut_add(x, output, name) if block["residual"] else output
 
 
 @register_family("mnist_plan")
@@ -204,40 +236,14 @@ def mnist_plan(input_shape=(28, 28, 1), num_classes=10,
     inputs = keras.Input(input_shape, name="image")
     x, convs, pools = inputs, 0, 0
     for text, block in zip(plan, blocks):
-        size = x.shape[1]
-        shrunk = size // 2 if block["kind"] == "p" else \
-            size if block["same"] else size - block["kernel"] + 1
-        if block["kind"] != "p" and block["repeats"] > 1 and x.shape[-1] != block["channels"]:
-            raise ValueError(f"Plan block {text!r} repeats its convolution on its own output, "
-                             f"so it needs the {x.shape[-1]} channels it is given; write "
-                             f"{block['kind']}{x.shape[-1]}_same_x{block['repeats']} or "
-                             "put a block of that width before it.")
-        if block["kind"] != "p" and (x.shape[-1] % block["groups"]
-                                     or block["channels"] % block["groups"]):
-            raise ValueError(f"Plan block {text!r} splits its pointwise convolution into "
-                             f"{block['groups']} groups, which needs its {x.shape[-1]} input "
-                             f"and {block['channels']} output channels divisible by "
-                             f"{block['groups']}; change the widths or drop _g"
-                             f"{block['groups']}.")
-        if block["kind"] != "p" and block["residual"] and x.shape[-1] > block["channels"]:
-            raise ValueError(f"Plan block {text!r} would add its {x.shape[-1]}-channel input "
-                             f"to {block['channels']} channels; a shortcut only widens, so "
-                             f"give it at least {x.shape[-1]} channels or drop _res.")
-        if shrunk < 1:
-            fix = "remove a block before it" if block["kind"] == "p" else \
-                f"pad it ({text}_same) or remove a block before it"
-            raise ValueError(f"Plan block {text!r} would shrink the {size}x{size} maps to "
-                             f"{shrunk}x{shrunk}; {fix}.")
+        check_block_fits(text, block, size=x.shape[1], channels=x.shape[-1])
         if block["kind"] == "p":
             pools += 1
             x = layers.MaxPooling2D(2, name=f"pool{pools}")(x)
         else:
             convs += 1
-            block_input = x
             x = plan_block(x, block, f"conv{convs}", batch_norm, dropout, bn_scale,
                            activation)
-            if block["residual"]:
-                x = shortcut_add(block_input, x, f"conv{convs}")
     x = layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)
     x = conv(x, num_classes, 1, padding=0, name=f"conv{convs + 1}")
     outputs = layers.Flatten(name="logits")(x)

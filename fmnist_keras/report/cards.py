@@ -18,14 +18,14 @@ RECIPE_HEADING = "## Recipe\n\n```yaml\n"
 
 
 
-def shared_cpu_note(history) -> str:
-    """Where other processes took a tenth of the CPU or more during training (the
-    history's ``cpu_share_others``), says so beside the training time, which is then
-    not this model's alone; empty for a run alone or one recorded before the column."""
-    if "cpu_share_others" not in history or history["cpu_share_others"].isna().all():
+def shared_cpu_note(share) -> str:
+    """Where other processes took a tenth of the CPU or more during training (a run's
+    mean ``cpu_share_others``), says so beside the training time, which is then not
+    this model's alone; empty for a run alone, or without the figure (None or NaN:
+    recorded before the column, or off Linux)."""
+    if share is None or not share >= 0.1:
         return ""
-    share = history["cpu_share_others"].mean()
-    return f"; other processes took {share:.0%} of the CPU meanwhile" if share >= 0.1 else ""
+    return f"; other processes took {share:.0%} of the CPU meanwhile"
 
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
     """Counts of (true class, predicted class) pairs."""
@@ -87,6 +87,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
     plots.confusion_matrix(matrix, splits.info.class_names, model_dir / "confusion_matrix.png")
     per_class = matrix.diagonal() / matrix.sum(axis=1)
     counts = parameter_counts(model)
+    shared_note = shared_cpu_note(results.get("cpu_share_others"))
 
     lines = [
         f"# {model_dir.name}",
@@ -103,7 +104,7 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         *accuracy_rows(checkpoint, results, history, matrix.trace() / matrix.sum()),
         f"| epochs | {results['epochs']} |",
         f"| training time | {history['epoch_time_s'].sum() / 60:.1f} min on this CPU "
-        f"({results['time_per_epoch_s']:.1f} s per epoch{shared_cpu_note(history)}) |",
+        f"({results['time_per_epoch_s']:.1f} s per epoch{shared_note}) |",
         f"| batch-1 latency, Keras graph (p50, training run) | {results['inference_ms_batch1']:.3f} ms |",
     ]
     if benchmark_json:

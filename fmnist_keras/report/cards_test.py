@@ -51,11 +51,9 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
 
 
 def test_a_card_says_when_other_processes_shared_the_cpu_during_training():
-    import pandas as pd
-
     from fmnist_keras.report.cards import shared_cpu_note
 
-    assert shared_cpu_note(pd.DataFrame({"cpu_share_others": [0.45, 0.55]})) == \
-        "; other processes took 50% of the CPU meanwhile"
-    assert shared_cpu_note(pd.DataFrame({"cpu_share_others": [0.01, 0.03]})) == ""
-    assert shared_cpu_note(pd.DataFrame({"epoch_time_s": [10.0]})) == ""   # older runs
+    assert shared_cpu_note(0.5) == "; other processes took 50% of the CPU meanwhile"
+    assert shared_cpu_note(0.02) == ""
+    assert shared_cpu_note(None) == ""                   # older runs
+    assert shared_cpu_note(float("nan")) == ""           # no /proc to read
