@@ -51,6 +51,10 @@ def cpu_times() -> tuple[int, int, int] | None:
         return None
 
 
+# Other processes' share of the CPU from which a time is theirs as much as the job's.
+SHARED_CPU_SHARE = 0.1
+
+
 def others_cpu_share(before, after) -> float:
     """The share of all CPUs' time between two ``cpu_times()`` readings that other
     processes than this one used: about 0 for a job alone, 0.5 on 2 cores beside one
@@ -60,3 +64,10 @@ def others_cpu_share(before, after) -> float:
         return math.nan
     total, busy, own = (end - start for start, end in zip(before, after))
     return min(max((busy - own) / total, 0.0), 1.0)
+
+
+def shared_cpu(share) -> bool:
+    """Whether other processes took a tenth of the CPU or more while a time was
+    measured (an ``others_cpu_share``), so that the time is not the job's alone; False
+    without the figure (None or NaN: recorded before it existed, or off Linux)."""
+    return share is not None and share >= SHARED_CPU_SHARE

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from fmnist_keras.timing import cpu_times, others_cpu_share
+from fmnist_keras.timing import cpu_times, others_cpu_share, shared_cpu
 
 
 def test_the_share_of_others_is_the_busy_time_this_process_did_not_use():
@@ -30,3 +30,9 @@ def test_a_busy_process_beside_this_one_shows_in_the_share():
     share = others_cpu_share(before, cpu_times())
     # one of the machine's cores, less start-up and scheduling slack
     assert share >= 0.5 / os.cpu_count()
+
+
+def test_a_time_is_shared_from_a_tenth_of_the_cpu_taken_by_others():
+    assert shared_cpu(0.1) and shared_cpu(0.5)
+    assert not shared_cpu(0.09)
+    assert not shared_cpu(None) and not shared_cpu(math.nan)     # no figure: nothing to say

@@ -112,6 +112,32 @@ def add_config_flags(parser) -> None:
         group.add_argument(flag_name(field.name), **options)
 
 
+def results_label(recipe: str, argv: list[str]) -> str:
+    """What a run's row in a results table groups under (its "recipe" column): the
+    recipe's name followed by the flags given that change what it trains, as given
+    (``mnist_4k --model-arg channels=[12,24,16,28,30,34,34]``), so that a recipe's seeds
+    group together and a changed recipe stays apart. Flags of the run group (seed,
+    precision, logging) and those outside the config (where the run lives) are left out."""
+    config_flags = {flag_name(field.name): field.metadata["group"]
+                    for field in dataclasses.fields(TrainConfig)}
+    changing = {flag for flag, group in config_flags.items() if group != "run"} - {"--recipe"}
+
+    def full_flag(token):        # argparse also takes an unambiguous abbreviation
+        flag = token.split("=", 1)[0]
+        matches = [name for name in config_flags if name.startswith(flag)]
+        return flag if flag in config_flags or len(matches) != 1 else matches[0]
+
+    if "--recipe" not in map(full_flag, argv):
+        changing.discard("--arch")          # --arch alone names the recipe
+    label, keep = [recipe], False
+    for token in argv:
+        if token.startswith("--"):
+            keep = full_flag(token) in changing
+        if keep:
+            label.append(token)
+    return " ".join(label)
+
+
 def build_parser():
     parser = new_parser("Train a model with a recipe; every value can be overridden.")
     add_config_flags(parser)
@@ -187,5 +213,6 @@ def main(argv=None):
             from fmnist_keras.report.results import append_row
 
             append_row(args.results_table, {
-                **row, "command": shlex.join(["python", "scripts/train.py", *argv_given])})
+                **row, "recipe": results_label(row["recipe"], argv_given),
+                "command": shlex.join(["python", "scripts/train.py", *argv_given])})
     print(json.dumps(row, indent=2))

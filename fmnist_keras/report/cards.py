@@ -12,10 +12,10 @@ from fmnist_keras.data.pipeline import make_dataset
 from fmnist_keras.data.sources import load_splits
 from fmnist_keras.models.analysis import parameter_counts
 from fmnist_keras.report import plots
+from fmnist_keras.timing import shared_cpu
 from fmnist_keras.train.rundir import RunDir
 
 RECIPE_HEADING = "## Recipe\n\n```yaml\n"
-
 
 
 def shared_cpu_note(share) -> str:
@@ -23,9 +23,10 @@ def shared_cpu_note(share) -> str:
     mean ``cpu_share_others``), says so beside the training time, which is then not
     this model's alone; empty for a run alone, or without the figure (None or NaN:
     recorded before the column, or off Linux)."""
-    if share is None or not share >= 0.1:
+    if not shared_cpu(share):
         return ""
     return f"; other processes took {share:.0%} of the CPU meanwhile"
+
 
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
     """Counts of (true class, predicted class) pairs."""

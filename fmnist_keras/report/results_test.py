@@ -4,7 +4,13 @@ import pandas as pd
 import pytest
 
 from fmnist_keras.cli.report import main as report_main
-from fmnist_keras.report.results import append_row, epoch_comparison, results_page, seed_summary
+from fmnist_keras.report.results import (
+    append_row,
+    epoch_comparison,
+    frontier_table,
+    results_page,
+    seed_summary,
+)
 from fmnist_keras.train.engine import train
 
 
@@ -49,6 +55,30 @@ def test_results_page_gives_each_test_time_augmentation_its_column():
                                                       "split", "selection", "source"]))
     assert ("| `speed` | resnet8 | 10 | 0, 1 | 0.9380 (0.9370-0.9390, n=2) |  |  | "
             "0.9390 (0.9380-0.9400, n=2) | 0.9410 (0.9400-0.9420, n=2) | 15 | 10.0 |") in page
+
+
+def test_minutes_come_from_the_runs_that_had_the_cpu_to_themselves():
+    runs = pd.DataFrame({"recipe": ["mixed"] * 2 + ["beside"] * 2, "seed": [0, 1] * 2,
+                         "command": ["c0", "c1", "c2", "c3"], "network": ["n"] * 4,
+                         "trainable_params": [10] * 4, "total_params": [12] * 4,
+                         "dataset": ["mnist"] * 4, "train_accuracy": [0.99] * 4,
+                         "val_accuracy": [0.99] * 4, "test_accuracy": [0.994] * 4,
+                         "selected_epoch": [15] * 4, "epochs": [15] * 4,
+                         "time_per_epoch_s": [10.0, 20.0, 30.0, 40.0],
+                         "training_minutes": [2.5, 5.0, 7.5, 9.5],
+                         "cpu_share_others": [0.01, 0.5, 0.5, float("nan")]})
+    page = results_page(runs, pd.DataFrame(columns=["network", "trainable_params",
+                                                      "test_accuracy", "epochs", "batch_size",
+                                                      "split", "selection", "source"]))
+    assert "| 15 | 2.5 |" in page.split("## Every run")[0]             # the shared run left out
+    assert "| 15 | 9.5 |" in page.split("## Every run")[0]             # no figure: not shared
+    assert "| 20.0 (shared CPU) | `c1` |" in page and "| 10.0 | `c0` |" in page
+    _, markdown = frontier_table(runs.assign(cpu_share_others=[0.01, 0.5, 0.5, 0.2]),
+                                 pd.DataFrame(columns=["model", "total_params", "test_accuracy",
+                                                       "runs", "selection", "source"]),
+                                 "mnist", threshold=0.994)
+    assert "| yes | 2.5 | `c0` |" in markdown
+    assert "| yes | 8.5 (shared CPU) | `c2` |" in markdown
 
 
 def test_epoch_comparison_puts_runs_beside_the_reference():
