@@ -115,13 +115,20 @@ def test_a_model_argument_changes_only_that_argument_of_the_recipe():
     assert config.model_kwargs == {"channels": [11, 22, 11, 10, 10, 13, 13], "dropout": 0.0}
 
 
-@pytest.mark.parametrize("recipe, budget", [("mnist_4k", 4000), ("mnist_8k_995", 8000),
-                                            ("mnist_8k", 8000)])
+@pytest.mark.parametrize("recipe, budget", [("mnist_4k", 4000), ("mnist_6k", 6312),
+                                            ("mnist_8k_995", 8000), ("mnist_8k", 8000)])
 def test_the_mnist_frontier_recipes_keep_their_budget_in_keras_count(recipe, budget):
     from fmnist_keras.models import build_model
 
     config = resolve_config(recipe=recipe)
     assert build_model(config.arch, **config.model_kwargs).count_params() <= budget
+
+
+def test_mnist_6k_is_mnist_4k_on_wider_blocks():
+    # Its seeds ran as mnist_4k with --model-arg channels=[...]: the same run.
+    wider = resolve_config(recipe="mnist_4k", overrides={
+        "model_kwargs": {"channels": [12, 24, 16, 28, 30, 34, 34]}}).to_dict()
+    assert resolve_config(recipe="mnist_6k").to_dict() == {**wider, "recipe": "mnist_6k"}
 
 
 @pytest.mark.parametrize("recipe", ["fmnist_96", "fmnist_96_resnet32"])
