@@ -20,12 +20,13 @@ RECIPE_HEADING = "## Recipe\n\n```yaml\n"
 
 def shared_cpu_note(share) -> str:
     """Where other processes took a tenth of the CPU or more during training (a run's
-    mean ``cpu_share_others``), says so beside the training time, which is then not
-    this model's alone; empty for a run alone, or without the figure (None or NaN:
-    recorded before the column, or off Linux)."""
+    mean ``cpu_share_others``), the clause a card puts beside the times the training
+    run measured (its epochs and its batch-1 latency), which are then not this model's
+    alone; empty for a run alone, or without the figure (None or NaN: recorded before
+    the column, or off Linux)."""
     if not shared_cpu(share):
         return ""
-    return f"; other processes took {share:.0%} of the CPU meanwhile"
+    return f"other processes took {share:.0%} of the CPU meanwhile"
 
 
 def count_confusions(labels, predictions, num_classes) -> np.ndarray:
@@ -105,8 +106,9 @@ def write_model_card(run_dir, model_dir, command: str, benchmark_json=None, data
         *accuracy_rows(checkpoint, results, history, matrix.trace() / matrix.sum()),
         f"| epochs | {results['epochs']} |",
         f"| training time | {history['epoch_time_s'].sum() / 60:.1f} min on this CPU "
-        f"({results['time_per_epoch_s']:.1f} s per epoch{shared_note}) |",
-        f"| batch-1 latency, Keras graph (p50, training run) | {results['inference_ms_batch1']:.3f} ms |",
+        f"({results['time_per_epoch_s']:.1f} s per epoch{'; ' + shared_note if shared_note else ''}) |",
+        f"| batch-1 latency, Keras graph (p50, training run) | {results['inference_ms_batch1']:.3f} ms"
+        f"{' (' + shared_note + ')' if shared_note else ''} |",
     ]
     if benchmark_json:
         bench = json.loads(Path(benchmark_json).read_text())

@@ -40,6 +40,12 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
                             checkpoint="last").read_text()
     assert "| test accuracy (last epoch, 1; no selection) | " in last
     assert "test-time augmentation" not in last      # the run evaluated best.keras with it
+    # The times the training run measured beside other processes say so.
+    (run / "results.json").write_text(json.dumps({**results, "cpu_share_others": 0.5}))
+    shared = write_model_card(run, tmp_path / "saved_models" / "shared", "cmd",
+                              data_dir=data_dir).read_text()
+    assert "s per epoch; other processes took 50% of the CPU meanwhile) |" in shared
+    assert " ms (other processes took 50% of the CPU meanwhile) |" in shared
     # A fixed schedule's card is its last model's by default, with the run's TTA figures.
     train(config.replace(select="last"), tmp_path / "fixed", data_dir=data_dir, verbose=False)
     fixed = write_model_card(tmp_path / "fixed", tmp_path / "saved_models" / "fixed", "cmd",
@@ -53,7 +59,7 @@ def test_model_card_from_a_finished_run(tmp_path, data_dir):
 def test_a_card_says_when_other_processes_shared_the_cpu_during_training():
     from fmnist_keras.report.cards import shared_cpu_note
 
-    assert shared_cpu_note(0.5) == "; other processes took 50% of the CPU meanwhile"
+    assert shared_cpu_note(0.5) == "other processes took 50% of the CPU meanwhile"
     assert shared_cpu_note(0.02) == ""
     assert shared_cpu_note(None) == ""                   # older runs
     assert shared_cpu_note(float("nan")) == ""           # no /proc to read
