@@ -51,7 +51,7 @@ def cpu_times() -> tuple[int, int, int] | None:
         return None
 
 
-# Other processes' share of the CPU from which a time is theirs as much as the job's.
+# From this share of the CPU taken by other processes on, a time is not the job's alone.
 SHARED_CPU_SHARE = 0.1
 
 
