@@ -138,6 +138,22 @@ def results_label(recipe: str, argv: list[str]) -> str:
     return " ".join(label)
 
 
+def results_command(argv: list[str]) -> str:
+    """The command a run's row in a results table records: the one given, less
+    ``--stop-after``, which pauses a run without changing it, so that the command
+    trains the whole run in one go (it also continues a paused one)."""
+    kept, skip_value = [], False
+    for token in argv:
+        flag = token.split("=", 1)[0]
+        if skip_value:
+            skip_value = False
+        elif len(flag) >= len("--sto") and "--stop-after".startswith(flag):
+            skip_value = "=" not in token
+        else:
+            kept.append(token)
+    return shlex.join(["python", "scripts/train.py", *kept])
+
+
 def build_parser():
     parser = new_parser("Train a model with a recipe; every value can be overridden.")
     add_config_flags(parser)
@@ -214,5 +230,5 @@ def main(argv=None):
 
             append_row(args.results_table, {
                 **row, "recipe": results_label(row["recipe"], argv_given),
-                "command": shlex.join(["python", "scripts/train.py", *argv_given])})
+                "command": results_command(argv_given)})
     print(json.dumps(row, indent=2))

@@ -1,4 +1,4 @@
-from fmnist_keras.cli.train import results_label
+from fmnist_keras.cli.train import results_command, results_label
 
 
 def test_a_results_row_groups_under_its_recipe_and_the_flags_that_change_it():
@@ -14,3 +14,11 @@ def test_a_results_row_groups_under_its_recipe_and_the_flags_that_change_it():
     assert results_label("mnist_final", ["--arch", "mnist_final"]) == "mnist_final"
     assert results_label("mnist_8k", ["--recipe", "mnist_8k", "--arch", "mnist_net"]) == \
         "mnist_8k --arch mnist_net"
+
+
+def test_a_results_row_records_its_command_without_the_pause():
+    # --stop-after pauses a run without changing it: the row's command trains it whole.
+    for pause in (["--stop-after", "40"], ["--stop-after=40"], ["--stop", "40"]):
+        argv = ["--recipe", "toy_cnn", *pause, "--seed", "1", "--run-dir", "runs/a b"]
+        assert results_command(argv) == \
+            "python scripts/train.py --recipe toy_cnn --seed 1 --run-dir 'runs/a b'"
