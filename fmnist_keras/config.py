@@ -176,6 +176,10 @@ class TrainConfig:
                                  "ends with the uninterrupted run's weights (docs/training.md)")
     steps_per_execution: int = _field(1, "run", "training steps per call into the graph "
                                       "(amortises per-step overhead)", minimum=1)
+    eval_batch_size: int | None = _field(None, "run", "images per evaluation batch (none: "
+                                         "the training batch); evaluation keeps no batch "
+                                         "statistics, so a larger one only saves time",
+                                         kind=int, minimum=1)
     log_test_accuracy: bool = _field(False, "run", "also log test accuracy per epoch "
                                      "(comparison only, never selection)")
     test_time_flip: bool = _field(False, "run", "also report test accuracy averaged over "

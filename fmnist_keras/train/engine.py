@@ -165,7 +165,9 @@ def datasets_for(config: TrainConfig, data_dir=None, data_source: str = "idx",
     epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="pipeline_epoch")
 
     def pipeline(images, labels, training=False, recipe=config, targets=None):
-        return make_dataset(images, labels, splits.info, recipe.batch_size, training=training,
+        batch_size = recipe.batch_size if training else \
+            recipe.eval_batch_size or recipe.batch_size
+        return make_dataset(images, labels, splits.info, batch_size, training=training,
                             augment=recipe.augment, seed=recipe.seed, epoch=epoch,
                             targets=targets, **recipe.augment_options())
 

@@ -159,6 +159,17 @@ def test_steps_per_execution_reaches_the_compiled_model(tiny_config):
     assert engine.build_and_compile(config, 10, 4).steps_per_execution == 8
 
 
+def test_evaluation_batches_at_its_own_size_and_training_at_the_recipes(tiny_config,
+                                                                       data_dir):
+    config = tiny_config(batch_size=4, eval_batch_size=100)
+    _, datasets = engine.datasets_for(config, data_dir)
+    assert next(iter(datasets["train"]))[0].shape[0] == 4
+    assert next(iter(datasets["val"]))[0].shape[0] == 100
+    assert next(iter(datasets["test"]))[0].shape[0] == 100
+    _, datasets = engine.datasets_for(tiny_config(batch_size=4), data_dir)
+    assert next(iter(datasets["test"]))[0].shape[0] == 4    # unset: the training batch
+
+
 @pytest.mark.parametrize("deterministic", [True, False])
 def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, data_dir, tiny_config, deterministic):
     """Killed after epoch 2 and resumed, a run ends with the same history and, with
