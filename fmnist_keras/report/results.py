@@ -84,7 +84,8 @@ validation hold-out and evaluate the test set once, on it; the references select
 their best test epoch. Params are trainable parameters; minutes are the training
 epochs' wall time on this project's 2-core CPU, the median over the runs that had it
 to themselves (where other processes took a tenth of it or more in every run, marked
-"shared CPU").
+"shared CPU"). Runs older than that record (no `cpu_share_others`) count as alone;
+the experiment pages say where they were not.
 """
 
 
@@ -108,14 +109,54 @@ def _shared(runs: pd.DataFrame) -> pd.Series:
     return runs.get("cpu_share_others", pd.Series(np.nan, index=runs.index)).map(shared_cpu)
 
 
-def _minutes(runs: pd.DataFrame) -> str:
-    """A recipe's median training minutes over the runs that had the CPU to themselves;
-    where every run shared it, the median of all, marked: a shared CPU's minutes are
-    not the recipe's cost."""
+def _cost(runs: pd.DataFrame, column: str = "training_minutes") -> str:
+    """A recipe's median cost (training minutes, or seconds per epoch) over the runs
+    that had the CPU to themselves; where every run shared it, the median of all,
+    marked: a shared CPU's times are not the recipe's cost."""
     shared = _shared(runs)
     if shared.all():
-        return f"{runs['training_minutes'].median():.1f} (shared CPU)"
-    return f"{runs.loc[~shared, 'training_minutes'].median():.1f}"
+        return f"{runs[column].median():.1f} (shared CPU)"
+    return f"{runs.loc[~shared, column].median():.1f}"
+
+
+def _column(runs: pd.DataFrame, name: str) -> pd.Series:
+    """A column of the results table, empty where no row has it yet (rows gain
+    columns as features are added)."""
+    return runs.get(name, pd.Series(dtype=float))
+
+
+def _precision(runs: pd.DataFrame) -> str:
+    """The precision the runs trained in (``resolved_mixed_precision``)."""
+    names = {True: "bfloat16", False: "float32"}
+    used = _column(runs, "resolved_mixed_precision").dropna()
+    return ", ".join(sorted({names[bool(value)] for value in used})) or "not recorded"
+
+
+def reproduction_rows(runs: pd.DataFrame, references: pd.DataFrame) -> list[list[str]]:
+    """Each reference result that a recipe here reproduces (``reproduced_by`` in the
+    references' table, a results label) beside that recipe's runs: the test accuracy
+    of the model selected on the hold-out, of the best test epoch (as the references
+    selected) and of the last epoch, the training accuracy, precision and seconds per
+    epoch."""
+    rows = []
+    for ref in references.itertuples():
+        label = getattr(ref, "reproduced_by", None)
+        if not isinstance(label, str):
+            continue
+        reference = (f"{ref.network}, batch {int(ref.batch_size)}: {ref.test_accuracy:.4f} "
+                     f"(epoch {int(ref.epochs)})")
+        group = runs[runs["recipe"] == label]
+        if group.empty:
+            rows.append([reference, f"`{label}`", "not run yet", *[""] * 6])
+            continue
+        rows.append([reference, f"`{label}`",
+                     ", ".join(str(int(seed)) for seed in sorted(group["seed"])),
+                     _spread(group["test_accuracy"]),
+                     _spread(_column(group, "best_test_accuracy_reference_style")),
+                     _spread(_column(group, "last_epoch_test_accuracy")),
+                     _spread(group["train_accuracy"]), _precision(group),
+                     _cost(group, "time_per_epoch_s")])
+    return rows
 
 
 def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -190,16 +231,16 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame,
     lines = [RESULTS_PAGE_INTRO, "## By recipe (median over seeds, min-max)", ""]
     rows = []
     for recipe, group in runs.groupby("recipe", sort=False):
-        tta = group.get("test_accuracy_flip_tta", pd.Series(dtype=float))
-        ten_views = group.get("test_accuracy_flip_shift_tta", pd.Series(dtype=float))
-        last = group.get("last_epoch_test_accuracy", pd.Series(dtype=float))
-        best_test = group.get("best_test_accuracy_reference_style", pd.Series(dtype=float))
+        tta = _column(group, "test_accuracy_flip_tta")
+        ten_views = _column(group, "test_accuracy_flip_shift_tta")
+        last = _column(group, "last_epoch_test_accuracy")
+        best_test = _column(group, "best_test_accuracy_reference_style")
         rows.append([f"`{recipe}`", str(group["network"].iloc[0]),
                      f"{int(group['trainable_params'].iloc[0]):,}",
                      ", ".join(str(int(seed)) for seed in sorted(group["seed"])),
                      _spread(group["test_accuracy"]), _spread(last), _spread(best_test),
                      _spread(tta), _spread(ten_views),
-                     str(int(group["epochs"].median())), _minutes(group)])
+                     str(int(group["epochs"].median())), _cost(group)])
     lines += _markdown_table(["recipe", "network", "params", "seeds",
                               "test accuracy (selected on validation)",
                               "test accuracy, last epoch",
@@ -223,6 +264,18 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame,
             for ref in references.itertuples()]
     lines += _markdown_table(["network", "params", "test accuracy", "epochs", "batch",
                               "split", "selection", "source"], rows)
+    reproductions = reproduction_rows(runs, references)
+    if reproductions:
+        lines += ["", "## The references' results beside ours", "",
+                  "Each reference result beside the recipe here that reproduces it "
+                  "(`docs/experiments/reference_recipes.md`). Ours are selected on the "
+                  "hold-out; the best test epoch is the references' way, for comparison "
+                  "only. s per epoch as in the minutes above.", ""]
+        lines += _markdown_table(["reference", "ours", "seeds", "selected on the hold-out",
+                                  "best test epoch (reference-style)", "last epoch",
+                                  "training acc. (selected epoch)", "precision",
+                                  "s per epoch"],
+                                 reproductions)
     if benchmarks:
         lines += ["", "## Exported models: batch-1 latency", "",
                   "One uint8 image per call, outputs copied to the host, measured alone.", ""]
@@ -267,7 +320,7 @@ def frontier_table(runs: pd.DataFrame, public: pd.DataFrame, dataset: str,
         total_params=("total_params", "first"), trainable_params=("trainable_params", "first"),
         seeds=("seed", "count"), median=("chosen", "median"), minimum=("chosen", "min"),
         command=("command", "first"), seed=("seed", "first"))
-    minutes = {recipe: _minutes(group) for recipe, group in runs.groupby("recipe", sort=False)}
+    minutes = {recipe: _cost(group) for recipe, group in runs.groupby("recipe", sort=False)}
     frame = frame.assign(minutes=frame.index.map(minutes)).sort_values("total_params")
     rows = [[f"`{row.Index}`", f"{int(row.total_params):,}", f"{int(row.trainable_params):,}",
              str(row.seeds), f"{row.median:.4f}", f"{row.minimum:.4f}",

@@ -81,6 +81,33 @@ def test_minutes_come_from_the_runs_that_had_the_cpu_to_themselves():
     assert "| yes | 8.5 (shared CPU) | `c2` |" in markdown
 
 
+def test_each_reproduced_reference_sits_beside_the_runs_of_its_recipe():
+    runs = pd.DataFrame({"recipe": ["toy_cnn"] * 2 + ["other"], "seed": [1, 0, 0],
+                         "command": ["c1", "c0", "c2"], "network": ["toy_cnn"] * 3,
+                         "trainable_params": [10] * 3, "train_accuracy": [0.96, 0.95, 0.9],
+                         "val_accuracy": [0.91] * 3, "test_accuracy": [0.912, 0.914, 0.5],
+                         "best_test_accuracy_reference_style": [0.915, 0.916, 0.5],
+                         "last_epoch_test_accuracy": [0.911, 0.913, 0.5],
+                         "selected_epoch": [9] * 3, "epochs": [10] * 3,
+                         "time_per_epoch_s": [40.0, 44.0, 1.0],
+                         "training_minutes": [7.0] * 3,
+                         "resolved_mixed_precision": [False, False, True],
+                         "cpu_share_others": [0.01, 0.5, 0.0]})
+    references = pd.DataFrame({
+        "network": ["toy_cnn", "resnet14", "wrn28_10"], "trainable_params": [10, 20, 30],
+        "test_accuracy": [0.921, 0.941, 0.93], "epochs": [10, 43, 200],
+        "batch_size": [4, 4, 256], "split": ["standard"] * 3, "selection": [""] * 3,
+        "source": ["notes"] * 3, "reproduced_by": ["toy_cnn", "resnet14", float("nan")]})
+    page = results_page(runs, references)
+    reproduced = page.split("## The references' results beside ours")[1]
+    assert ("| toy_cnn, batch 4: 0.9210 (epoch 10) | `toy_cnn` | 0, 1 | "
+            "0.9130 (0.9120-0.9140, n=2) | 0.9155 (0.9150-0.9160, n=2) | "
+            "0.9120 (0.9110-0.9130, n=2) | 0.9550 (0.9500-0.9600, n=2) | float32 | 40.0 |"
+            ) in reproduced                     # seconds per epoch from the unshared run
+    assert "| resnet14, batch 4: 0.9410 (epoch 43) | `resnet14` | not run yet |" in reproduced
+    assert "wrn28_10" not in reproduced
+
+
 def test_epoch_comparison_puts_runs_beside_the_reference():
     reference = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.97, 0.98]})
     run = pd.DataFrame({"epoch": [0, 1], "test_accuracy": [0.975, 0.9912]})
