@@ -112,27 +112,34 @@ def add_config_flags(parser) -> None:
         group.add_argument(flag_name(field.name), **options)
 
 
+def _config_flag_groups() -> dict[str, str]:
+    """Each config field's flag and the group it belongs to."""
+    return {flag_name(field.name): field.metadata["group"]
+            for field in dataclasses.fields(TrainConfig)}
+
+
+def _full_flag(token: str, flags) -> str:
+    """The flag a command-line token names among ``flags``, its ``=value`` dropped and
+    an unambiguous abbreviation (argparse takes those) resolved."""
+    flag = token.split("=", 1)[0]
+    matches = [name for name in flags if name.startswith(flag)]
+    return flag if flag in flags or len(matches) != 1 else matches[0]
+
+
 def results_label(recipe: str, argv: list[str]) -> str:
     """What a run's row in a results table groups under (its "recipe" column): the
     recipe's name followed by the flags given that change what it trains, as given
     (``mnist_4k --model-arg channels=[12,24,16,28,30,34,34]``), so that a recipe's seeds
     group together and a changed recipe stays apart. Flags of the run group (seed,
     precision, logging) and those outside the config (where the run lives) are left out."""
-    config_flags = {flag_name(field.name): field.metadata["group"]
-                    for field in dataclasses.fields(TrainConfig)}
+    config_flags = _config_flag_groups()
     changing = {flag for flag, group in config_flags.items() if group != "run"} - {"--recipe"}
-
-    def full_flag(token):        # argparse also takes an unambiguous abbreviation
-        flag = token.split("=", 1)[0]
-        matches = [name for name in config_flags if name.startswith(flag)]
-        return flag if flag in config_flags or len(matches) != 1 else matches[0]
-
-    if "--recipe" not in map(full_flag, argv):
+    if "--recipe" not in (_full_flag(token, config_flags) for token in argv):
         changing.discard("--arch")          # --arch alone names the recipe
     label, keep = [recipe], False
     for token in argv:
         if token.startswith("--"):
-            keep = full_flag(token) in changing
+            keep = _full_flag(token, config_flags) in changing
         if keep:
             label.append(token)
     return " ".join(label)
@@ -142,12 +149,12 @@ def results_command(argv: list[str]) -> str:
     """The command a run's row in a results table records: the one given, less
     ``--stop-after``, which pauses a run without changing it, so that the command
     trains the whole run in one go (it also continues a paused one)."""
+    flags = ["--stop-after", *_config_flag_groups()]
     kept, skip_value = [], False
     for token in argv:
-        flag = token.split("=", 1)[0]
         if skip_value:
             skip_value = False
-        elif len(flag) >= len("--sto") and "--stop-after".startswith(flag):
+        elif _full_flag(token, flags) == "--stop-after":
             skip_value = "=" not in token
         else:
             kept.append(token)
