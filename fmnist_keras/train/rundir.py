@@ -171,12 +171,19 @@ class RunDir:
 
     def trim_history(self, epochs_done: int) -> float | None:
         """Drops history rows the backup does not cover (a crash between the CSV row and
-        the backup), and returns the best validation accuracy so far."""
+        the backup), and returns the best validation accuracy so far.
+
+        The rows kept stay as CSVLogger wrote them, byte for byte, so that a resumed
+        history differs from an uninterrupted one only in its new rows (and a kept run
+        directory's file changes only where it grew).
+        """
         if not self.history_path.exists() or self.history_path.stat().st_size == 0:
             return None
-        history = pd.read_csv(self.history_path)
-        history = history[history["epoch"] < epochs_done]
-        history.to_csv(self.history_path, index=False)
+        written = pd.read_csv(self.history_path)
+        history = written[written["epoch"] < epochs_done]   # rows are in epoch order
+        if len(history) < len(written):
+            lines = self.history_path.read_bytes().splitlines(keepends=True)
+            self.history_path.write_bytes(b"".join(lines[:1 + len(history)]))
         if "val_accuracy" in history and len(history):
             return float(history["val_accuracy"].max())
         return None

@@ -50,3 +50,15 @@ def test_a_run_saved_before_a_config_key_existed_still_resumes(tmp_path, tiny_co
     # keys added later (at their defaults) do not move them: all defaults, no values.
     empty = hashlib.sha1(b"{}").hexdigest()[:8]
     assert RunDir.default_for(TrainConfig()).path.name == f"resnet14s_custom_seed0_{empty}"
+
+
+def test_trimming_the_history_keeps_the_rows_it_keeps_as_written(tmp_path):
+    # CSVLogger ends its rows with the csv module's "\r\n"; a rewrite by pandas would not.
+    rows = [b"epoch,accuracy,val_accuracy\r\n"] + [
+        f"{epoch},0.{epoch}5,0.{epoch}\r\n".encode() for epoch in range(4)]
+    run = RunDir(tmp_path)
+    run.history_path.write_bytes(b"".join(rows))
+    assert run.trim_history(4) == 0.3
+    assert run.history_path.read_bytes() == b"".join(rows)
+    assert run.trim_history(2) == 0.1
+    assert run.history_path.read_bytes() == b"".join(rows[:3])
