@@ -93,6 +93,12 @@ def _accuracy(value) -> str:
     return "" if pd.isna(value) else f"{value:.4f}"
 
 
+def _epoch(value) -> str:
+    """A reference's epoch, or "not stated" where its source gives none (the notes'
+    batch-128 ResNet-14 row reports a test accuracy without its epoch)."""
+    return "not stated" if pd.isna(value) else str(int(value))
+
+
 def _spread(values: pd.Series) -> str:
     """``median (min-max, n)`` of a column over seeds; the value alone for one run."""
     values = values.dropna()
@@ -144,7 +150,7 @@ def reproduction_rows(runs: pd.DataFrame, references: pd.DataFrame) -> list[list
         if not isinstance(label, str):
             continue
         reference = (f"{ref.network}, batch {int(ref.batch_size)}: {ref.test_accuracy:.4f} "
-                     f"(epoch {int(ref.epochs)})")
+                     f"(epoch {_epoch(ref.epochs)})")
         group = runs[runs["recipe"] == label]
         if group.empty:
             rows.append([reference, f"`{label}`", "not run yet", *[""] * 6])
@@ -259,7 +265,7 @@ def results_page(runs: pd.DataFrame, references: pd.DataFrame,
                               "command"], rows)
     lines += ["", "## The references'", ""]
     rows = [[str(ref.network), f"{int(ref.trainable_params):,}", f"{ref.test_accuracy:.4f}",
-             str(int(ref.epochs)), str(int(ref.batch_size)), str(ref.split),
+             _epoch(ref.epochs), str(int(ref.batch_size)), str(ref.split),
              "" if pd.isna(ref.selection) else str(ref.selection), str(ref.source)]
             for ref in references.itertuples()]
     lines += _markdown_table(["network", "params", "test accuracy", "epochs", "batch",

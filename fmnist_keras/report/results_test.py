@@ -94,10 +94,11 @@ def test_each_reproduced_reference_sits_beside_the_runs_of_its_recipe():
                          "resolved_mixed_precision": [False, False, True],
                          "cpu_share_others": [0.01, 0.5, 0.0]})
     references = pd.DataFrame({
-        "network": ["toy_cnn", "resnet14", "wrn28_10"], "trainable_params": [10, 20, 30],
-        "test_accuracy": [0.921, 0.941, 0.93], "epochs": [10, 43, 200],
-        "batch_size": [4, 4, 256], "split": ["standard"] * 3, "selection": [""] * 3,
-        "source": ["notes"] * 3, "reproduced_by": ["toy_cnn", "resnet14", float("nan")]})
+        "network": ["toy_cnn", "resnet14", "resnet14", "wrn28_10"],
+        "trainable_params": [10, 20, 20, 30], "test_accuracy": [0.921, 0.941, 0.91, 0.93],
+        "epochs": [10, 43, float("nan"), 200], "batch_size": [4, 4, 128, 256],
+        "split": ["standard"] * 4, "selection": [""] * 4, "source": ["notes"] * 4,
+        "reproduced_by": ["toy_cnn", "resnet14", "resnet14 --batch-size 128", float("nan")]})
     page = results_page(runs, references)
     reproduced = page.split("## The references' results beside ours")[1]
     assert ("| toy_cnn, batch 4: 0.9210 (epoch 10) | `toy_cnn` | 0, 1 | "
@@ -105,6 +106,9 @@ def test_each_reproduced_reference_sits_beside_the_runs_of_its_recipe():
             "0.9120 (0.9110-0.9130, n=2) | 0.9550 (0.9500-0.9600, n=2) | float32 | 40.0 |"
             ) in reproduced                     # seconds per epoch from the unshared run
     assert "| resnet14, batch 4: 0.9410 (epoch 43) | `resnet14` | not run yet |" in reproduced
+    assert ("| resnet14, batch 128: 0.9100 (epoch not stated) | `resnet14 --batch-size 128` | "
+            "not run yet |") in reproduced
+    assert "| resnet14 | 20 | 0.9100 | not stated | 128 |" in page
     assert "wrn28_10" not in reproduced
 
 
