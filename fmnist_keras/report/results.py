@@ -327,7 +327,8 @@ def frontier_table(runs: pd.DataFrame, public: pd.DataFrame, dataset: str,
         seeds=("seed", "count"), median=("chosen", "median"), minimum=("chosen", "min"),
         command=("command", "first"), seed=("seed", "first"))
     minutes = {recipe: _cost(group) for recipe, group in runs.groupby("recipe", sort=False)}
-    frame = frame.assign(minutes=frame.index.map(minutes)).sort_values("total_params")
+    frame = frame.assign(minutes=frame.index.map(minutes)).sort_values("total_params",
+                                                                   kind="stable")
     rows = [[f"`{row.Index}`", f"{int(row.total_params):,}", f"{int(row.trainable_params):,}",
              str(row.seeds), f"{row.median:.4f}", f"{row.minimum:.4f}",
              "yes" if row.minimum >= threshold else "no", row.minutes,

@@ -174,6 +174,18 @@ def test_frontier_has_median_and_worst_seed_at_the_last_epoch_and_the_public_mar
     assert plot.stat().st_size > 1000
 
 
+def test_frontier_keeps_the_results_tables_order_among_equal_sizes():
+    # Recipes of one net at one size: the page must not reshuffle them when a row is added.
+    names = [f"recipe_{index:02d}" for index in range(40)]
+    runs = pd.DataFrame({
+        "recipe": names, "dataset": "fashion_mnist", "seed": 0,
+        "total_params": [698_282] * 39 + [309_418], "trainable_params": 696_042,
+        "test_accuracy": 0.95, "selected_epoch": 1, "epochs": 1, "training_minutes": 1.0,
+        "command": [f"python scripts/train.py --recipe {name}" for name in names]})
+    frame, _ = frontier_table(runs, pd.DataFrame(), "fashion_mnist", threshold=0.96)
+    assert frame.index.tolist() == names[-1:] + names[:-1]
+
+
 def test_a_searchs_trials_read_best_first_with_their_fidelity_and_cost(tmp_path):
     common = {"transition": True, "dropout": 0.05, "train_images": 55000,
               "trainable_params": 3731, "total_params": 3909, "storage_mb": 0.0149,
