@@ -220,6 +220,11 @@ class TrainConfig:
             _refuse("alternate_flip", True, "flip in --augment")
         if self.ema_bn_batches and not self.ema_momentum:
             _refuse("ema_bn_batches", self.ema_bn_batches, "0 without --ema-momentum")
+        if self.ema_momentum and self.select == "best":
+            # The averaged weights exist only after fit, in the last model; best.keras
+            # would be a raw-weights checkpoint, so the average would never be scored.
+            _refuse("select", "best", "last with --ema-momentum (the averaged weights are "
+                    "the last model)")
         if self.nesterov and self.optimizer != "sgd":
             _refuse("nesterov", True, "Nesterov momentum with --optimizer sgd only")
         if self.teacher and not self.distill_weight:

@@ -62,6 +62,8 @@ def test_bad_values_name_key_flag_value_and_what_is_accepted(overrides, message)
     ({"distill_weight": 0.5}, "distill_weight (--distill-weight) = 0.5"),
     ({"ema_bn_batches": 100}, "ema_bn_batches (--ema-bn-batches) = 100 is not accepted; "
      "expected 0 without --ema-momentum"),
+    ({"ema_momentum": 0.999}, "select (--select) = 'best' is not accepted; expected last "
+     "with --ema-momentum"),
 ])
 def test_contradictions_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -200,7 +200,7 @@ def test_a_run_paused_at_its_deadline_continues_into_the_uninterrupted_run(tmp_p
     """--stop-after pauses on an epoch boundary, unfinished and with nothing evaluated,
     at least one epoch per call; continued, the run (a moving average included, which
     fit writes into the model when it stops) ends as if it had never paused."""
-    config = tiny_config(epochs=3, ema_momentum=0.9, deterministic=True,
+    config = tiny_config(epochs=3, ema_momentum=0.9, select="last", deterministic=True,
                          steps_per_execution=1)
     whole, paused = RunDir(tmp_path / "whole"), RunDir(tmp_path / "paused")
     engine.train(config, whole, data_dir=data_dir, verbose=False)
@@ -246,7 +246,7 @@ def test_best_keras_is_the_best_validation_epoch_and_the_test_set_is_scored_once
 
 def test_ema_of_the_weights_follows_the_formula_and_is_what_the_model_ends_with(tiny_config):
     config = tiny_config(optimizer="sgd", lr=0.1, momentum=0.0, schedule="constant",
-                         step_size="none", ema_momentum=0.9)
+                         step_size="none", ema_momentum=0.9, select="last")
     optimizer = engine.make_optimizer(config, steps_per_epoch=10)
     weight = keras.Variable(np.array([1.0, -2.0], "float32"))
     average, gradients = None, [np.array([0.5, 1.0], "float32"), np.array([-1.0, 0.2], "float32"),
