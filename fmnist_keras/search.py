@@ -27,6 +27,10 @@ instead of continuing the 3-epoch weights, whose rate has already decayed. A run
 score is then the score of a real recipe of that length, and the search's cost is the
 sum of its rungs' epochs (``trials.csv`` gives each trial's epochs, training images
 and minutes).
+
+A search given ``stop_after_minutes`` pauses between trials, never inside one (a trial
+cut off trains again from its start when the search resumes): the same call continues
+it, and ``trials.csv`` holds every trial finished so far.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import json
 import math
 import os
 import re
+import time
 from pathlib import Path
 
 import keras
@@ -393,6 +398,37 @@ class _WritesTrialsTable:
                 Path(self.directory) / TRIALS_TABLE, index=False)
 
 
+class SearchPaused(Exception):
+    """A search stopped between trials at its deadline; the same call continues it."""
+
+
+class _StopsBeforeDeadline:
+    """Mixin: after each trial, starts no other that, as long as the longest so far,
+    would end past ``deadline`` (a ``clock()`` time; None: never). The trials train one
+    epoch count per Hyperband rung, so a longer rung's first trial may still run past.
+    At least one trial trains."""
+
+    def __init__(self, *args, deadline=None, clock=time.monotonic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.deadline, self.clock = deadline, clock
+        self.longest_trial = None
+
+    def on_trial_begin(self, trial):
+        self.trial_started = self.clock()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.longest_trial = max(self.longest_trial or 0.0, self.clock() - self.trial_started)
+
+    def pre_create_trial(self):
+        if self.deadline is not None and self.longest_trial is not None \
+                and self.clock() + self.longest_trial > self.deadline:
+            raise SearchPaused(f"the next trial would end past the deadline (trials take up "
+                               f"to {self.longest_trial / 60:.1f} min)")
+        super().pre_create_trial()
+
+
 class _RungsTrainFromScratch:
     """Hyperband mixin: a promoted trial is built fresh instead of loading the weights
     of the rung below (module docstring: each rung is a complete schedule)."""
@@ -407,12 +443,14 @@ def _tuner_class(name: str):
     if name not in bases:
         raise ValueError(f"Unknown tuner {name!r}; known: {', '.join(TUNERS)}.")
     return type(f"Budget{bases[name][-1].__name__}",
-                (_WritesTrialsTable, _GrantsTrialsForRejections, *bases[name]), {})
+                (_StopsBeforeDeadline, _WritesTrialsTable, _GrantsTrialsForRejections,
+                 *bases[name]), {})
 
 
 def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: int,
-               seed: int = 0, overwrite: bool = False):
-    """A keras-tuner tuner on validation accuracy; ``overwrite=False`` resumes.
+               seed: int = 0, overwrite: bool = False, deadline: float | None = None):
+    """A keras-tuner tuner on validation accuracy; ``overwrite=False`` resumes, and
+    ``deadline`` (a ``time.monotonic()`` time) pauses it between trials.
 
     Random and Bayesian search train ``max_trials`` models; Hyperband sizes its
     brackets from the recipe's epochs (``max_epochs``) with factor 3. The samples
@@ -421,7 +459,7 @@ def make_tuner(hypermodel: BudgetHyperModel, tuner: str, directory, max_trials: 
     """
     options = dict(objective=kt.Objective("val_accuracy", "max"), seed=seed + 1,
                    directory=str(directory), project_name="trials", overwrite=overwrite,
-                   rejection_limit=MAX_REJECTIONS_PER_TRIAL * max_trials)
+                   rejection_limit=MAX_REJECTIONS_PER_TRIAL * max_trials, deadline=deadline)
     if tuner == "hyperband":
         return _tuner_class(tuner)(hypermodel, max_epochs=hypermodel.config.epochs, factor=3,
                                    hyperband_iterations=1, **options)
@@ -489,14 +527,19 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
                max_trials: int = 10, space: str = "budget", data_dir=None,
                final_epochs: int | None = None, overwrite: bool = False,
                tune: tuple = (), verbose: int = 1, count: str = "trainable",
-               final_budget_fraction: float | None = None):
+               final_budget_fraction: float | None = None,
+               stop_after_minutes: float | None = None):
     """Searches, writes ``trials.csv`` and ``best_hyperparameters.json``, and (on the
     chief, or alone) retrains the best model into ``directory/best_run`` for export,
     at ``final_budget_fraction`` of the budget if given (else as it was searched).
 
+    ``stop_after_minutes`` (counted from this call) pauses the search between trials
+    (module docstring) by raising `SearchPaused`; the same call continues it.
+
     Returns:
         The trials table (None on a distributed worker, whose chief reports).
     """
+    deadline = None if stop_after_minutes is None else time.monotonic() + 60 * stop_after_minutes
     directory = Path(directory)
     check_final_budget_fraction(final_budget_fraction, space)
     configure_runtime(config)
@@ -507,7 +550,8 @@ def run_search(config: TrainConfig, family: str, budget: int, directory, tuner: 
     hypermodel = BudgetHyperModel(family, budget, config, len(splits.x_train),
                                   splits.info.num_classes, space, tune,
                                   whitening_images(splits), count, datasets["train_for"])
-    search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite)
+    search_tuner = make_tuner(hypermodel, tuner, directory, max_trials, config.seed, overwrite,
+                              deadline)
     search_tuner.search(datasets["train"], validation_data=datasets["val"],
                         epochs=config.epochs, verbose=verbose,
                         callbacks=[ReseedEachEpoch(config.seed, datasets["epoch"]),

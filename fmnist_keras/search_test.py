@@ -193,6 +193,32 @@ def test_a_search_killed_mid_trial_repeats_no_finished_trial(tmp_path, data_dir,
     assert retrained == [fits[1]]                    # the killed trial alone, not the finished
 
 
+def test_a_search_paused_at_its_deadline_continues_where_it_stopped(tmp_path, data_dir,
+                                                                    monkeypatch):
+    config = resolve_config(None, "mnist_final", TINY)
+    fits = []
+    original_fit = search.BudgetHyperModel.fit
+
+    def fit_and_record(self, hp, model, *args, **kwargs):
+        fits.append(dict(hp.values))
+        return original_fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(search.BudgetHyperModel, "fit", fit_and_record)
+    arguments = dict(tuner="random", max_trials=2, data_dir=data_dir, verbose=0)
+    with pytest.raises(search.SearchPaused):
+        search.run_search(config, "mnist", 8000, tmp_path / "s", **arguments,
+                          stop_after_minutes=1e-6)
+    assert len(fits) == 1                       # at least one trial, then no other
+    so_far = pd.read_csv(tmp_path / "s" / "trials.csv")
+    assert list(so_far["status"]) == ["COMPLETED"]
+    assert not (tmp_path / "s" / "best_run").exists()
+    table = search.run_search(config, "mnist", 8000, tmp_path / "s", **arguments,
+                              stop_after_minutes=60)
+    assert (table["status"] == "COMPLETED").sum() == 2
+    assert len(fits) == 2                       # the finished trial did not train again
+    assert (tmp_path / "s" / "best_run" / "best.keras").is_file()
+
+
 def _sample(hypermodel, seed):
     """The builder arguments of one random point of the hypermodel's space."""
     hp = kt.HyperParameters()

@@ -42,6 +42,9 @@ def build_parser():
                            f"{k}: {v}" for k, v in search.SEARCH_RECIPES.items()) + ")")
     tuner.add_argument("--directory", type=Path, help="default: searches/<family>_<budget>")
     tuner.add_argument("--overwrite", action="store_true", help="start over instead of resuming")
+    tuner.add_argument("--stop-after", type=float, metavar="MINUTES",
+                       help="start no trial that would end past MINUTES (a machine held "
+                       "for a fixed time); the same command continues the search")
     data = parser.add_argument_group("trial data")
     data.add_argument("--dataset", choices=sorted(DATASETS))
     data.add_argument("--batch-size", type=int)
@@ -60,17 +63,25 @@ def main(argv=None):
             else search.parse_budget(args.budget)
     except ValueError as error:
         parser.error(str(error))
+    if args.stop_after is not None and args.stop_after <= 0:
+        parser.error(f"--stop-after {args.stop_after:g}: give minutes > 0")
     directory = args.directory or Path("searches") / f"{args.family}_{budget_params}"
     with one_line_errors():
         config = resolve_config(None, args.recipe or search.SEARCH_RECIPES[args.family], {
             "dataset": args.dataset, "epochs": args.epochs, "batch_size": args.batch_size,
             "max_train_samples": args.max_train_samples,
             "validation_size": args.validation_size, "seed": args.seed})
-        table = search.run_search(config, args.family, budget_params, directory, args.tuner,
-                                  args.max_trials, args.space, args.data_dir,
-                                  args.final_epochs, args.overwrite, args.tune,
-                                  count=args.count,
-                                  final_budget_fraction=args.final_budget_fraction)
+        try:
+            table = search.run_search(config, args.family, budget_params, directory,
+                                      args.tuner, args.max_trials, args.space, args.data_dir,
+                                      args.final_epochs, args.overwrite, args.tune,
+                                      count=args.count,
+                                      final_budget_fraction=args.final_budget_fraction,
+                                      stop_after_minutes=args.stop_after)
+        except search.SearchPaused as pause:
+            print(f"paused: {pause} (--stop-after {args.stop_after:g}); the same command "
+                  f"continues {directory}, whose trials.csv has every trial finished")
+            return
     if table is not None:
         print(table.to_string(index=False))
         print(f"\n{directory / 'trials.csv'}\n{directory / 'best_hyperparameters.json'}\n"
