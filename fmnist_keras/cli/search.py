@@ -64,7 +64,7 @@ def main(argv=None):
     except ValueError as error:
         parser.error(str(error))
     if args.stop_after is not None and args.stop_after <= 0:
-        parser.error(f"--stop-after {args.stop_after:g}: give minutes > 0")
+        parser.error(f"--stop-after {args.stop_after}: give minutes > 0")
     directory = args.directory or Path("searches") / f"{args.family}_{budget_params}"
     with one_line_errors():
         config = resolve_config(None, args.recipe or search.SEARCH_RECIPES[args.family], {
