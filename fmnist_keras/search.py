@@ -51,6 +51,7 @@ from fmnist_keras.config import TrainConfig
 from fmnist_keras.models import build_model
 from fmnist_keras.models.analysis import BYTES_PER_FLOAT32, parameter_counts
 from fmnist_keras.models.mnist_net import DEFAULT_CHANNELS
+from fmnist_keras.timing import Deadline
 from fmnist_keras.train.callbacks import EpochExtras, ReseedEachEpoch
 from fmnist_keras.train.engine import (
     build_and_compile,
@@ -404,28 +405,28 @@ class SearchPaused(Exception):
 
 class _StopsBeforeDeadline:
     """Mixin: after each trial, starts no other that, as long as the longest so far,
-    would end past ``deadline`` (a ``clock()`` time; None: never). The trials train one
-    epoch count per Hyperband rung, so a longer rung's first trial may still run past.
-    At least one trial trains."""
+    would end past ``deadline`` (a ``time.monotonic()`` time; None: never; `Deadline`).
+    The trials train one epoch count per Hyperband rung, so a longer rung's first trial
+    may still run past. At least one trial trains."""
 
-    def __init__(self, *args, deadline=None, clock=time.monotonic, **kwargs):
+    def __init__(self, *args, deadline=None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.deadline, self.clock = deadline, clock
-        self.longest_trial = None
+        self.deadline = None if deadline is None else Deadline(deadline)
+        self.another_fits = True
 
     def on_trial_begin(self, trial):
-        self.trial_started = self.clock()
+        self.trial_started = time.monotonic()
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
-        self.longest_trial = max(self.longest_trial or 0.0, self.clock() - self.trial_started)
+        if self.deadline is not None:
+            self.another_fits = self.deadline.another_fits(self.trial_started, time.monotonic())
 
     def pre_create_trial(self):
-        if self.deadline is not None and self.longest_trial is not None \
-                and self.clock() + self.longest_trial > self.deadline:
+        if not self.another_fits:
             raise SearchPaused(f"the next trial would end past the deadline (trials take up "
-                               f"to {self.longest_trial / 60:.1f} min)")
+                               f"to {self.deadline.longest / 60:.1f} min)")
         super().pre_create_trial()
 
 

@@ -11,6 +11,22 @@ import numpy as np
 import tensorflow as tf
 
 
+class Deadline:
+    """When work done in units (epochs, trials) pauses to end by a fixed time: after each
+    unit, one more goes on only if, as long as the longest so far, it would end by ``at``
+    (a clock time). Training's ``--stop-after`` pauses between epochs, a search's between
+    trials."""
+
+    def __init__(self, at: float):
+        self.at = at
+        self.longest = 0.0
+
+    def another_fits(self, started: float, now: float) -> bool:
+        """Records a unit that ran from ``started`` to ``now``; whether one more fits."""
+        self.longest = max(self.longest, now - started)
+        return now + self.longest <= self.at
+
+
 def time_calls(call, runs: int = 200, warmup: int = 20) -> dict:
     """Wall times of ``call()`` in ms after a warm-up: mean and percentiles."""
     for _ in range(warmup):

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
-from fmnist_keras.timing import cpu_times, others_cpu_share
+from fmnist_keras.timing import Deadline, cpu_times, others_cpu_share
 
 
 class TrainingDiverged(RuntimeError):
@@ -209,18 +209,16 @@ class StopBeforeDeadline(keras.callbacks.Callback):
 
     def __init__(self, deadline: float, clock=time.monotonic):
         super().__init__()
-        self.deadline, self.clock = deadline, clock
-        self.longest_epoch = 0.0
+        self.deadline, self.clock = Deadline(deadline), clock
         self.stopped_after = None
 
     def on_epoch_begin(self, epoch, logs=None):
         self.started = self.clock()
 
     def on_epoch_end(self, epoch, logs=None):
-        now = self.clock()
-        self.longest_epoch = max(self.longest_epoch, now - self.started)
+        another_fits = self.deadline.another_fits(self.started, self.clock())
         last = epoch + 1 == (self.params or {}).get("epochs")
-        if now + self.longest_epoch > self.deadline and not last:
+        if not another_fits and not last:
             self.model.stop_training = True
             self.stopped_after = epoch + 1
 
