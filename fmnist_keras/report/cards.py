@@ -43,9 +43,12 @@ def accuracy_rows(checkpoint, results, history, test_accuracy) -> list[str]:
         return [f"| test accuracy (selected epoch {results['selected_epoch']}, evaluated once) "
                 f"| {test_accuracy:.4f} |",
                 f"| validation accuracy (selected) | {results['val_accuracy']:.4f} |"]
-    return [f"| test accuracy (last epoch, {results['epochs']}; no selection) "
-            f"| {test_accuracy:.4f} |",
-            f"| validation accuracy (last epoch) | {history['val_accuracy'].iloc[-1]:.4f} |"]
+    rows = [f"| test accuracy (last epoch, {results['epochs']}; no selection) "
+            f"| {test_accuracy:.4f} |"]
+    last_val = history["val_accuracy"].iloc[-1] if "val_accuracy" in history else np.nan
+    if not np.isnan(last_val):      # a run that held nothing out has no such score
+        rows.append(f"| validation accuracy (last epoch) | {last_val:.4f} |")
+    return rows
 
 
 def read_recipe(model_dir) -> dict:

@@ -2,6 +2,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fmnist_keras.data.sources import DATASETS
@@ -63,3 +64,17 @@ def test_a_card_says_when_other_processes_shared_the_cpu_during_training():
     assert shared_cpu_note(0.02) == ""
     assert shared_cpu_note(None) == ""                   # older runs
     assert shared_cpu_note(float("nan")) == ""           # no /proc to read
+
+
+def test_a_card_of_a_run_that_held_nothing_out_has_no_validation_row():
+    from fmnist_keras.report.cards import accuracy_rows
+
+    results = {"epochs": 3}
+    held_out = pd.DataFrame({"val_accuracy": [0.5, 0.9]})
+    nothing_held_out = pd.DataFrame({"val_accuracy": [np.nan, np.nan]})
+    assert accuracy_rows("last", results, held_out, 0.9)[-1] == \
+        "| validation accuracy (last epoch) | 0.9000 |"
+    assert not any("validation" in row
+                   for row in accuracy_rows("last", results, nothing_held_out, 0.9))
+    assert not any("validation" in row
+                   for row in accuracy_rows("last", results, pd.DataFrame({"x": [1]}), 0.9))
